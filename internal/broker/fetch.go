@@ -32,7 +32,7 @@ func handleFetch(b *Broker, r *server.Request) server.Reply {
 	if r.Conn != nil {
 		f.gone = r.Conn.Done
 	}
-	return server.Reply{Wait: f.run, Release: f.release}
+	return server.Reply{Wait: f.run, Release: f.release, SizeHint: f.sizeHint}
 }
 
 type fetch struct {
@@ -52,6 +52,19 @@ type fetchResult struct {
 	lso      int64
 	logStart int64
 	data     []byte
+}
+
+// sizeHint estimates the encoded response: the record bytes plus a
+// generous allowance per topic and partition.
+func (f *fetch) sizeHint() int {
+	n := 256
+	for _, buf := range f.bufs {
+		n += len(buf)
+	}
+	for _, t := range f.req.Topics {
+		n += 64 + len(t.Topic) + 96*len(t.Partitions)
+	}
+	return n
 }
 
 func (f *fetch) release() {

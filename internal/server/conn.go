@@ -292,11 +292,15 @@ func (c *conn) write() {
 			c.nc.Close()
 		}
 		if cap(out) > 1<<20 {
-			out = nil // do not pin a huge buffer on an idle connection
+			// Back to the pool: an idle connection does not pin a big
+			// buffer, and the next big response reuses it.
+			bufpool.Put(out)
+			out = nil
 		} else {
 			out = out[:0]
 		}
 	}
+	defer func() { bufpool.Put(out) }()
 	for {
 		var p *pending
 		var ok bool
@@ -315,6 +319,18 @@ func (c *conn) write() {
 			resp = p.reply.Wait()
 		}
 		if !p.reply.NoResponse && resp != nil && !broken {
+			if p.reply.SizeHint != nil {
+				// A large response (a fetch) gets a pooled buffer of its
+				// size up front: encoding it then copies each byte once,
+				// with no growth, no zeroing and no garbage.
+				if hint := p.reply.SizeHint() + 64; cap(out)-len(out) < hint {
+					flush()
+					if cap(out) < hint {
+						bufpool.Put(out)
+						out = bufpool.Get(hint)[:0]
+					}
+				}
+			}
 			out = appendResponse(out, p.corr, p.key, resp)
 		}
 		if p.reply.Release != nil {

@@ -58,6 +58,10 @@ type Reply struct {
 	Wait func() kmsg.Response
 	// NoResponse sends nothing back (acks=0 produce).
 	NoResponse bool
+	// SizeHint, when set, is called after Wait and estimates the encoded
+	// size of a large response, so the writer encodes it into a buffer of
+	// that size.
+	SizeHint func() int
 	// Release, when set, runs once the response has been encoded: the
 	// handler returns pooled buffers the response referenced.
 	Release func()
