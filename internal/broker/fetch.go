@@ -21,6 +21,7 @@ import (
 
 	"github.com/plexus/plexus/internal/bufpool"
 	"github.com/plexus/plexus/internal/cluster"
+	plog "github.com/plexus/plexus/internal/log"
 	"github.com/plexus/plexus/internal/partition"
 	"github.com/plexus/plexus/internal/records"
 	"github.com/plexus/plexus/internal/server"
@@ -32,14 +33,17 @@ func handleFetch(b *Broker, r *server.Request) server.Reply {
 	if r.Conn != nil {
 		f.gone = r.Conn.Done
 	}
-	return server.Reply{Wait: f.run, Release: f.release, SizeHint: f.sizeHint}
+	return server.Reply{Wait: f.run, Release: f.release, Encode: f.encode}
 }
 
 type fetch struct {
-	b    *Broker
-	req  *kmsg.FetchRequest
-	bufs [][]byte
-	gone <-chan struct{} // the connection stopped reading: answer now
+	b       *Broker
+	req     *kmsg.FetchRequest
+	bufs    [][]byte
+	regions []*plog.Region // held until the response is sent
+	order   []fetchRegion  // per response partition, in encoding order
+	out     []byte         // the encoded frame's bytes
+	gone    <-chan struct{} // the connection stopped reading: answer now
 }
 
 // fetchResult is one partition's outcome in one pass.
@@ -51,27 +55,49 @@ type fetchResult struct {
 	hwm      int64
 	lso      int64
 	logStart int64
-	data     []byte
+	data     []byte       // batches read into memory, or
+	region   *plog.Region // batches sent from the file
 }
 
-// sizeHint estimates the encoded response: the record bytes plus a
-// generous allowance per topic and partition.
-func (f *fetch) sizeHint() int {
+// size is the bytes of record batches the result returns.
+func (r *fetchResult) size() int {
+	if r.region != nil {
+		return r.region.Len
+	}
+	return len(r.data)
+}
+
+// encode encodes the response as a frame whose record batches are the
+// file regions read, sent with sendfile, and whose other bytes go in one
+// pooled buffer sized for them.
+func (f *fetch) encode(resp kmsg.Response) *server.Frame {
 	n := 256
 	for _, buf := range f.bufs {
 		n += len(buf)
 	}
-	for _, t := range f.req.Topics {
+	for _, t := range resp.(*kmsg.FetchResponse).Topics {
 		n += 64 + len(t.Topic) + 96*len(t.Partitions)
 	}
-	return n
+	f.out = bufpool.Get(n)[:0]
+	frame := encodeFetch(f.out, resp.(*kmsg.FetchResponse), f.order)
+	f.out = frame.Bytes
+	return frame
 }
 
+// release returns what the last read pass held: buffers and regions.
 func (f *fetch) release() {
 	for _, buf := range f.bufs {
 		bufpool.Put(buf)
 	}
 	f.bufs = nil
+	for _, r := range f.regions {
+		r.Release()
+	}
+	f.regions = nil
+	if f.out != nil {
+		bufpool.Put(f.out)
+		f.out = nil
+	}
 }
 
 func (f *fetch) run() kmsg.Response {
@@ -168,13 +194,13 @@ func (f *fetch) run() kmsg.Response {
 	for i := range results {
 		res := &results[i]
 		fp := res.fp
-		news := len(res.data) > 0 || res.code != 0 || !fp.sent || res.hwm != fp.hwm || res.lso != fp.lso || res.logStart != fp.logStart
+		news := res.size() > 0 || res.code != 0 || !fp.sent || res.hwm != fp.hwm || res.lso != fp.lso || res.logStart != fp.logStart
 		if incremental && !news {
 			continue
 		}
 		if sess != nil {
 			fp.sent, fp.hwm, fp.lso, fp.logStart = true, res.hwm, res.lso, res.logStart
-			if len(res.data) > 0 {
+			if res.size() > 0 {
 				returned[fp] = true
 			}
 		}
@@ -193,12 +219,22 @@ func (f *fetch) run() kmsg.Response {
 		if rp.RecordBatches == nil {
 			rp.RecordBatches = []byte{}
 		}
+		if res.region != nil {
+			f.order = append(f.order, res.region)
+		} else {
+			f.order = append(f.order, nil)
+		}
 		if req.IsolationLevel == 1 && res.part != nil && res.code == 0 {
 			rp.AbortedTransactions = f.abortedTxns(res)
 		}
 		cur.Partitions = append(cur.Partitions, rp)
-		if b.metrics != nil && len(res.data) > 0 {
-			b.metrics.Fetched(res.topic.Name, len(res.data), countRecords(res.data))
+		if b.metrics != nil && res.size() > 0 {
+			if res.region != nil {
+				// Counted by offsets: the batches were not read.
+				b.metrics.Fetched(res.topic.Name, res.region.Len, int(res.region.NextOffset-res.region.BaseOffset))
+			} else {
+				b.metrics.Fetched(res.topic.Name, len(res.data), countRecords(res.data))
+			}
 		}
 	}
 	if sess != nil {
@@ -315,6 +351,20 @@ func (f *fetch) readAll(parts []*fetchPart, results []fetchResult) (total int, f
 		if max <= 0 {
 			continue
 		}
+		if region, ok, err := p.ReadRegion(fp.offset, max, readCommitted); err != nil {
+			res.code = errorCode(err)
+			failed = true
+			continue
+		} else if ok {
+			if region.Empty() || (total > 0 && region.Len > max) {
+				region.Release()
+				continue
+			}
+			f.regions = append(f.regions, &region)
+			res.region = &region
+			total += region.Len
+			continue
+		}
 		buf := bufpool.Get(min(max, 1<<20))[:0]
 		data, err := p.Read(buf, fp.offset, max, readCommitted)
 		if err != nil {
@@ -352,10 +402,16 @@ func countRecords(data []byte) int {
 // range, for read_committed consumers to drop.
 func (f *fetch) abortedTxns(res *fetchResult) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
 	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-	if len(res.data) == 0 {
+	if res.size() == 0 {
 		return out
 	}
-	for _, a := range res.part.AbortedTransactions(res.fp.offset, lastOffset(res.data)) {
+	var last int64
+	if res.region != nil {
+		last = res.region.NextOffset - 1 // an upper bound is enough: overlap
+	} else {
+		last = lastOffset(res.data)
+	}
+	for _, a := range res.part.AbortedTransactions(res.fp.offset, last) {
 		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 		out = append(out, at)

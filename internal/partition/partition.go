@@ -464,3 +464,14 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	}
 	return p.log.EndOffsetForEpoch(epoch)
 }
+
+// ReadRegion is Read as a region of a segment file, sent from the page
+// cache without copying (see log.ReadRegion); ok is false when the read
+// must go through Read.
+func (p *Partition) ReadRegion(offset int64, maxBytes int, readCommitted bool) (plog.Region, bool, error) {
+	limit := p.hwm.Load()
+	if readCommitted {
+		limit = p.LastStableOffset()
+	}
+	return p.log.ReadRegion(offset, maxBytes, limit)
+}

@@ -322,7 +322,17 @@ func (c *conn) write() {
 		if p.reply.Wait != nil {
 			resp = p.reply.Wait()
 		}
-		if !p.reply.NoResponse && resp != nil && !broken {
+		if !p.reply.NoResponse && resp != nil && !broken && p.reply.Encode != nil {
+			frame := p.reply.Encode(resp)
+			out = appendFrameHeader(out, p.corr, p.key, resp.IsFlexible(), frame.Size())
+			var err error
+			if out, err = c.writeFrame(out, frame); err != nil {
+				broken = true
+				c.srv.cfg.Logger.Info("writing a response failed; closing the connection", "remote", c.info.Remote.String(), "err", err)
+				c.stopReading()
+				c.nc.Close()
+			}
+		} else if !p.reply.NoResponse && resp != nil && !broken {
 			if p.reply.SizeHint != nil {
 				// A large response (a fetch) gets a pooled buffer of its
 				// size up front: encoding it then copies each byte once,
@@ -360,6 +370,21 @@ func (c *conn) write() {
 			flush()
 		}
 	}
+}
+
+// appendFrameHeader appends the size prefix and response header of a
+// response whose body (size bytes) the handler encoded as a Frame.
+func appendFrameHeader(out []byte, corr int32, key int16, flexible bool, size int) []byte {
+	hdr := 4
+	if flexible && key != apiVersionsKey {
+		hdr++
+	}
+	out = binary.BigEndian.AppendUint32(out, uint32(hdr+size))
+	out = binary.BigEndian.AppendUint32(out, uint32(corr))
+	if hdr == 5 {
+		out = append(out, 0)
+	}
+	return out
 }
 
 func appendResponse(out []byte, corr int32, key int16, resp kmsg.Response) []byte {

@@ -58,6 +58,10 @@ type Reply struct {
 	Wait func() kmsg.Response
 	// NoResponse sends nothing back (acks=0 produce).
 	NoResponse bool
+	// Encode, when set, encodes the response itself (after Wait) into a
+	// Frame whose file regions are sent with sendfile. The frame stays the
+	// handler's until Release.
+	Encode func(resp kmsg.Response) *Frame
 	// SizeHint, when set, is called after Wait and estimates the encoded
 	// size of a large response, so the writer encodes it into a buffer of
 	// that size.
