@@ -40,9 +40,9 @@ type fetch struct {
 	b       *Broker
 	req     *kmsg.FetchRequest
 	bufs    [][]byte
-	regions []*plog.Region // held until the response is sent
-	order   []fetchRegion  // per response partition, in encoding order
-	out     []byte         // the encoded frame's bytes
+	regions []*plog.Region  // held until the response is sent
+	order   []fetchRegion   // per response partition, in encoding order
+	out     []byte          // the encoded frame's bytes
 	gone    <-chan struct{} // the connection stopped reading: answer now
 }
 
