@@ -41,6 +41,8 @@ package group
 //	                              leader=, epoch=, assignment-epoch=
 //	owned G                       check that no partition has two owners
 //	                              in the consumer group's current assignment
+//	committed [G/T/P=OFFSET...]   exactly the offsets CommittedOffsets
+//	                              reports (for metrics); none when empty
 
 import (
 	"bufio"
@@ -500,6 +502,17 @@ func (h *harness) exec(line string) {
 		}
 	case "check":
 		h.check(rest)
+	case "committed":
+		offs := h.m.CommittedOffsets(nil)
+		got := make([]string, 0, len(offs))
+		for _, o := range offs {
+			got = append(got, fmt.Sprintf("%s/%s/%d=%d", o.Group, o.Topic, o.Partition, o.Offset))
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(rest))
+		if !slices.Equal(got, want) {
+			h.fatalf("committed offsets %v, want %v", got, want)
+		}
 	case "owned":
 		g := h.m.consumerGroupOf(rest[0])
 		seen := map[tidp]string{}
