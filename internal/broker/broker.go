@@ -19,12 +19,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/plexus/plexus/internal/cluster"
 	"github.com/plexus/plexus/internal/config"
+	"github.com/plexus/plexus/internal/group"
 	plog "github.com/plexus/plexus/internal/log"
 	"github.com/plexus/plexus/internal/partition"
 	"github.com/plexus/plexus/internal/records"
@@ -84,6 +86,11 @@ type Broker struct {
 	hooks    []func(old, new *cluster.Image)
 	txns     Transactions
 	metrics  Metrics
+	// groups is the group coordinator and cleaner the log cleaner, each
+	// set while it runs (groups.go, cleaner.go); atomic because metrics
+	// scrapes read them while the broker starts and stops.
+	groups  atomic.Pointer[group.Coordinator]
+	cleaner atomic.Pointer[logCleaner]
 
 	stop     chan struct{}
 	stopOnce sync.Once

@@ -43,17 +43,6 @@ import (
 	"github.com/plexus/plexus/internal/partition"
 )
 
-// cleaners holds each broker's cleaner (the Broker struct has no field for
-// it).
-var cleaners sync.Map // *Broker -> *logCleaner
-
-func (b *Broker) cleaner() *logCleaner {
-	if v, ok := cleaners.Load(b); ok {
-		return v.(*logCleaner)
-	}
-	return nil
-}
-
 // CleanerPartitionStats is the log cleaner's view of one partition of a
 // compacted topic, for metrics and `plexus topic describe`.
 type CleanerPartitionStats struct {
@@ -144,7 +133,7 @@ func (b *Broker) startCleaner() {
 		},
 	}
 	c.cond = sync.NewCond(&c.mu)
-	cleaners.Store(b, c)
+	b.cleaner.Store(c)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -153,7 +142,7 @@ func (b *Broker) startCleaner() {
 		c.mu.Lock()
 		c.cond.Broadcast()
 		c.mu.Unlock()
-		cleaners.Delete(b)
+		b.cleaner.Store(nil)
 	}()
 	if !b.cfg.Bool(config.LogCleanerEnable) {
 		return
@@ -348,7 +337,7 @@ func (c *logCleaner) clean(cd *candidate) (bool, error) {
 // waited for first; an uncleanable one is tried again. It returns the
 // passes' errors, and an error when the topic is not compacted.
 func (b *Broker) CleanNow(ctx context.Context, topic string) error {
-	c := b.cleaner()
+	c := b.cleaner.Load()
 	if c == nil {
 		return errors.New("broker: log cleaner stopped")
 	}
@@ -390,7 +379,7 @@ func (b *Broker) CleanNow(ctx context.Context, topic string) error {
 // sorted by topic and partition. The dirty ratio is measured now; the
 // rest counts since the broker started.
 func (b *Broker) CleanerStats() []CleanerPartitionStats {
-	c := b.cleaner()
+	c := b.cleaner.Load()
 	if c == nil {
 		return nil
 	}
@@ -429,7 +418,7 @@ func (b *Broker) CleanerStats() []CleanerPartitionStats {
 
 // CleanerSummary describes the cleaner as a whole.
 func (b *Broker) CleanerSummary() CleanerSummary {
-	c := b.cleaner()
+	c := b.cleaner.Load()
 	if c == nil {
 		return CleanerSummary{}
 	}

@@ -26,7 +26,6 @@ package broker
 import (
 	"errors"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,16 +36,10 @@ import (
 	"github.com/plexus/plexus/internal/server"
 )
 
-// groupCoordinators holds each broker's coordinator (the Broker struct has
-// no field for it yet).
-var groupCoordinators sync.Map // *Broker -> *group.Coordinator
-
-func (b *Broker) groupCoordinator() *group.Coordinator {
-	if v, ok := groupCoordinators.Load(b); ok {
-		return v.(*group.Coordinator)
-	}
-	return nil
-}
+// GroupCoordinator is the broker's group coordinator, nil before it
+// starts and after Close (for metrics: its CommittedOffsets give consumer
+// lag).
+func (b *Broker) GroupCoordinator() *group.Coordinator { return b.groups.Load() }
 
 func (b *Broker) groupConfig() group.Config {
 	ms := func(key string) time.Duration { return time.Duration(b.cfg.Long(key)) * time.Millisecond }
@@ -82,19 +75,19 @@ func (b *Broker) startGroups() error {
 	if err != nil {
 		return err
 	}
-	groupCoordinators.Store(b, c)
+	b.groups.Store(c)
 	b.OnMetadata(c.OnMetadata)
 	return nil
 }
 
 // stopGroups stops the group coordinator.
 func (b *Broker) stopGroups() error {
-	c := b.groupCoordinator()
+	c := b.GroupCoordinator()
 	if c == nil {
 		return nil
 	}
 	err := c.Close()
-	groupCoordinators.Delete(b)
+	b.groups.Store(nil)
 	return err
 }
 
@@ -131,7 +124,7 @@ func groupClient(r *server.Request) group.Client {
 // the coordinator or the connection stopped (the client then looks for
 // the coordinator again).
 func groupOp(b *Broker, r *server.Request, fn func(m *group.Machine, now time.Time, id uint64) group.Output, notCoordinator func() kmsg.Response) server.Reply {
-	c := b.groupCoordinator()
+	c := b.GroupCoordinator()
 	if c == nil {
 		return server.Reply{Response: notCoordinator()}
 	}
@@ -161,7 +154,7 @@ func (b *Broker) findGroupCoordinator(key string) error {
 	if key == "" {
 		return errf(kerr.InvalidRequest, "the group id is empty")
 	}
-	c := b.groupCoordinator()
+	c := b.GroupCoordinator()
 	if c == nil {
 		return errf(kerr.CoordinatorNotAvailable, "the group coordinator is not running")
 	}
@@ -406,7 +399,7 @@ func (b *Broker) groupTxnOffsetCommit(r *server.Request, req *kmsg.TxnOffsetComm
 // partition part: the producer's staged offsets there become the committed
 // ones, or vanish. (Loading replays the markers by itself.)
 func (b *Broker) groupTxnCompleted(part int32, pid int64, commit bool) {
-	if c := b.groupCoordinator(); c != nil {
+	if c := b.GroupCoordinator(); c != nil {
 		c.CompleteTxn(part, pid, commit)
 	}
 }
@@ -414,7 +407,7 @@ func (b *Broker) groupTxnCompleted(part int32, pid int64, commit bool) {
 // groupPartitionFor is the __consumer_offsets partition of a group (where
 // AddOffsetsToTxn must send the markers), -1 before the topic exists.
 func (b *Broker) groupPartitionFor(groupID string) int32 {
-	if c := b.groupCoordinator(); c != nil {
+	if c := b.GroupCoordinator(); c != nil {
 		return c.PartitionFor(groupID)
 	}
 	return -1

@@ -96,7 +96,7 @@ func handleAddOffsetsToTxn(b *Broker, r *server.Request) server.Reply {
 // offsetsPartition is the __consumer_offsets partition of a group,
 // creating the topic on first use.
 func (b *Broker) offsetsPartition(groupID string) (int32, int16) {
-	gc := b.groupCoordinator()
+	gc := b.GroupCoordinator()
 	if gc == nil {
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
@@ -151,7 +151,7 @@ func handleTxnOffsetCommit(b *Broker, r *server.Request) server.Reply {
 		return resp
 	}
 	s := b.txnService()
-	if b.groupCoordinator() == nil || s == nil {
+	if b.GroupCoordinator() == nil || s == nil {
 		return server.Reply{Response: failed(kerr.CoordinatorNotAvailable.Code)}
 	}
 	if req.TransactionalID == "" {
@@ -303,7 +303,7 @@ func handleWriteTxnMarkers(b *Broker, r *server.Request) server.Reply {
 				continue
 			}
 			if w.offset >= 0 {
-				if gc := b.groupCoordinator(); gc != nil {
+				if gc := b.GroupCoordinator(); gc != nil {
 					gc.CompleteTxn(w.offset, w.pid, w.commit)
 				}
 			}

@@ -57,7 +57,7 @@ func (b *Broker) startTxns() error {
 		Now:          b.now,
 		ErrorCode:    errorCode,
 		OffsetsCompleted: func(part int32, pid int64, commit bool) {
-			if gc := b.groupCoordinator(); gc != nil {
+			if gc := b.GroupCoordinator(); gc != nil {
 				gc.CompleteTxn(part, pid, commit)
 			}
 		},
