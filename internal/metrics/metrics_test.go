@@ -26,7 +26,17 @@ import (
 // startNode runs a broker with its admin listener on 127.0.0.1:0.
 func startNode(t *testing.T) *node.Node {
 	t.Helper()
-	cfg, err := config.New(map[string]string{config.LogDirs: t.TempDir(), config.AdminListeners: "127.0.0.1:0"})
+	return startNodeIn(t, t.TempDir(), nil)
+}
+
+// startNodeIn runs a broker on data in dir, with extra settings.
+func startNodeIn(t *testing.T, dir string, extra map[string]string) *node.Node {
+	t.Helper()
+	settings := map[string]string{config.LogDirs: dir, config.AdminListeners: "127.0.0.1:0"}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	cfg, err := config.New(settings)
 	if err != nil {
 		t.Fatal(err)
 	}

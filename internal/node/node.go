@@ -97,6 +97,7 @@ func Start(o Options) (*Node, error) {
 	}
 	b.SetMetrics(n.Metrics)
 	n.Collector = n.Metrics.WatchBroker(b)
+	n.Collector.WatchGroups(groupOffsets{b})
 	n.Server = server.New(server.Config{
 		MaxRequestBytes:       cfg.Int("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Long("queued.max.request.bytes"),
@@ -194,6 +195,24 @@ func (n *Node) adminHandler() http.Handler {
 		w.Write([]byte("plexus admin endpoint: /metrics /healthz /readyz\n"))
 	})
 	return mux
+}
+
+// groupOffsets is the broker's group coordinator as the metrics see it.
+// It looks the coordinator up at each scrape: there is none once the
+// broker closes.
+type groupOffsets struct{ b *broker.Broker }
+
+func (g groupOffsets) CommittedOffsets() []metrics.GroupOffset {
+	c := g.b.GroupCoordinator()
+	if c == nil {
+		return nil
+	}
+	offs := c.CommittedOffsets()
+	out := make([]metrics.GroupOffset, len(offs))
+	for i, o := range offs {
+		out[i] = metrics.GroupOffset(o)
+	}
+	return out
 }
 
 // firstAddr takes the first host:port of a comma-separated list, dropping a
