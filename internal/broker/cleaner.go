@@ -81,7 +81,8 @@ type CleanerSummary struct {
 	// MaxDirtyRatio is the dirty ratio of the dirtiest compacted partition
 	// at the last scheduling round (Kafka's max-dirty-percent / 100).
 	MaxDirtyRatio float64
-	// TimeSinceLastRun is the time since the last scheduling round.
+	// TimeSinceLastRun is the time since the last scheduling round (-1
+	// when none since start, or the cleaner is stopped).
 	TimeSinceLastRun time.Duration
 	// Uncleanable counts partitions a pass failed on.
 	Uncleanable int
@@ -420,7 +421,7 @@ func (b *Broker) CleanerStats() []CleanerPartitionStats {
 func (b *Broker) CleanerSummary() CleanerSummary {
 	c := b.cleaner.Load()
 	if c == nil {
-		return CleanerSummary{}
+		return CleanerSummary{TimeSinceLastRun: -1}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -14,6 +14,8 @@ import (
 
 // Broker is what the scrape-time collector reads: *broker.Broker.
 type Broker interface {
+	ClusterID() string
+	NodeID() int32
 	Image() *cluster.Image
 	Partitions(id cluster.TopicID) []*partition.Partition
 }
@@ -81,19 +83,25 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 // BrokerCollector reads partition state at scrape time.
 type BrokerCollector struct {
-	b      Broker
-	groups atomic.Pointer[GroupOffsets]
+	b       Broker
+	groups  atomic.Pointer[GroupOffsets]
+	cleaner atomic.Pointer[Cleaner]
 }
 
 // Describe implements prometheus.Collector.
 func (c *BrokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTopics, descPartitions, descLogSize, descLogStart, descLogEnd, descHWM, descCommitted, descLag} {
+	for _, d := range []*prometheus.Desc{descBrokerInfo, descTopics, descPartitions, descLogSize, descLogStart, descLogEnd, descHWM, descCommitted, descLag} {
+		ch <- d
+	}
+	for _, d := range cleanerDescs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *BrokerCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descBrokerInfo, prometheus.GaugeValue, 1, c.b.ClusterID(), strconv.Itoa(int(c.b.NodeID())))
+	c.collectCleaner(ch)
 	img := c.b.Image()
 	ch <- prometheus.MustNewConstMetric(descTopics, prometheus.GaugeValue, float64(len(img.Topics)))
 	names := make([]string, 0, len(img.Topics))

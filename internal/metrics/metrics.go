@@ -1,7 +1,8 @@
 // Package metrics holds the broker's Prometheus metrics: counters the
 // broker moves as it serves requests (it implements broker.Metrics), and
 // collectors that read the broker's state when /metrics is scraped
-// (partition offsets and sizes, connections, consumer group lag).
+// (partition offsets and sizes, connections, consumer group lag, the log
+// cleaner).
 //
 // Every name starts with plexus_; counters end in _total, durations are
 // in _seconds and sizes in _bytes. Per-topic series carry a topic label

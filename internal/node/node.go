@@ -98,6 +98,7 @@ func Start(o Options) (*Node, error) {
 	b.SetMetrics(n.Metrics)
 	n.Collector = n.Metrics.WatchBroker(b)
 	n.Collector.WatchGroups(groupOffsets{b})
+	n.Collector.WatchCleaner(cleanerStats{b})
 	n.Server = server.New(server.Config{
 		MaxRequestBytes:       cfg.Int("socket.request.max.bytes"),
 		QueuedMaxRequestBytes: cfg.Long("queued.max.request.bytes"),
@@ -213,6 +214,28 @@ func (g groupOffsets) CommittedOffsets() []metrics.GroupOffset {
 		out[i] = metrics.GroupOffset(o)
 	}
 	return out
+}
+
+// cleanerStats is the broker's log cleaner as the metrics see it.
+type cleanerStats struct{ b *broker.Broker }
+
+func (c cleanerStats) CleanerPartitions() []metrics.CleanerPartition {
+	stats := c.b.CleanerStats()
+	out := make([]metrics.CleanerPartition, len(stats))
+	for i, s := range stats {
+		out[i] = metrics.CleanerPartition{
+			Topic: s.Topic, Partition: s.Partition,
+			DirtyRatio: s.DirtyRatio, DirtyBytes: s.DirtyBytes,
+			Cleanings: s.Cleanings, BytesCleaned: s.BytesRead, BytesReclaimed: s.BytesReclaimed,
+			SinceLastClean: s.TimeSinceLastClean, Uncleanable: s.Uncleanable,
+		}
+	}
+	return out
+}
+
+func (c cleanerStats) CleanerSummary() metrics.CleanerSummary {
+	s := c.b.CleanerSummary()
+	return metrics.CleanerSummary{Threads: s.Threads, MaxDirtyRatio: s.MaxDirtyRatio, SinceLastRun: s.TimeSinceLastRun, Uncleanable: s.Uncleanable}
 }
 
 // firstAddr takes the first host:port of a comma-separated list, dropping a
