@@ -90,6 +90,9 @@ var normalisers = []struct {
 	// Record timestamps.
 	{regexp.MustCompile(`("timestamp": ?)\d{13}`), "${1}<ts>"},
 	{regexp.MustCompile(`\bts=\d{13}\b`), "ts=<ts>"},
+	// Times since a log cleaner pass.
+	{regexp.MustCompile(`\b[0-9hms.]+ ago *`), "<t> ago  "},
+	{regexp.MustCompile(`("seconds_since_last_clean": )[0-9.e+-]+`), "${1}<s>"},
 	// The test broker's port.
 	{regexp.MustCompile(`127\.0\.0\.1(\s+|:|", "port": |",\n\s+"port": )\d{2,5}\b`), "127.0.0.1${1}<port>"},
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/plexus/plexus/internal/cli/admin"
 	"github.com/plexus/plexus/internal/cli/kafka"
 	"github.com/plexus/plexus/internal/cli/out"
 )
@@ -22,6 +23,7 @@ type described struct {
 	Replicas   int                  `json:"replicas"`
 	Partitions []describedPartition `json:"partitions,omitempty"`
 	Configs    []describedConfig    `json:"configs,omitempty"`
+	Cleaner    *describedCleaner    `json:"cleaner,omitempty"`
 }
 
 type describedPartition struct {
@@ -43,21 +45,31 @@ type describedConfig struct {
 }
 
 func describeCommand(k *kafka.Options) *cobra.Command {
-	var summary, configs, partitions bool
+	var summary, configs, partitions, cleaner bool
 	cmd := &cobra.Command{
 		Use:     "describe TOPIC...",
 		Aliases: []string{"info"},
-		Short:   "Show a topic's summary, configs and partitions",
-		Long: `Show topics in three sections: SUMMARY (id, partition and replica counts),
-CONFIGS (every topic config with its value and where the value comes from:
-DYNAMIC_TOPIC_CONFIG for the topic's own overrides, the broker levels, or
-DEFAULT_CONFIG) and PARTITIONS (leader, epoch, replicas, in-sync replicas,
-log start offset and high watermark of each partition). -s, -c and -p
-choose sections; without them all are printed.`,
+		Short:   "Show a topic's summary, configs, partitions and compaction",
+		Long: `Show topics in up to four sections: SUMMARY (id, partition and replica
+counts), CONFIGS (every topic config with its value and where the value comes
+from: DYNAMIC_TOPIC_CONFIG for the topic's own overrides, the broker levels,
+or DEFAULT_CONFIG), PARTITIONS (leader, epoch, replicas, in-sync replicas,
+log start offset and high watermark of each partition) and, for a compacted
+topic, CLEANER: the log cleaner's state of each partition (dirty ratio and
+dirty bytes, compaction passes, bytes cleaned and reclaimed since the broker
+started, time since the last pass, and UNCLEANABLE after a pass failed).
+-s, -c, -p and -l choose sections; without them all are printed.
+
+The Kafka protocol does not carry the cleaner's state: it is read from the
+broker's admin endpoint (/metrics on --admin, default 127.0.0.1:9644, or
+PLEXUS_ADMIN), which must belong to the cluster --brokers points at. When
+the endpoint cannot be read, CLEANER says why and the rest is printed as
+usual. In a cluster the endpoint shows the partitions of its own broker.`,
 		Example: `  plexus topic describe orders
   plexus topic describe orders -p        # partitions only
   plexus topic describe orders -c        # configs only
-  plexus topic describe orders payments --format json`,
+  plexus topic describe orders payments --format json
+  plexus topic describe users -l --admin 10.0.0.5:9644   # compaction state`,
 		Args: cobra.MinimumNArgs(1),
 	}
 	format := out.FormatFlag(cmd)
@@ -65,20 +77,22 @@ choose sections; without them all are printed.`,
 	f.BoolVarP(&summary, "print-summary", "s", false, "print the summary section")
 	f.BoolVarP(&configs, "print-configs", "c", false, "print the configs section")
 	f.BoolVarP(&partitions, "print-partitions", "p", false, "print the partitions section")
+	f.BoolVarP(&cleaner, "print-cleaner", "l", false, "print the log cleaner section (compacted topics; reads --admin)")
+	adm := admin.AddFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, topics []string) error {
 		if err := out.CheckFormat(*format); err != nil {
 			return err
 		}
-		if !summary && !configs && !partitions {
-			summary, configs, partitions = true, true, true
+		if !summary && !configs && !partitions && !cleaner {
+			summary, configs, partitions, cleaner = true, true, true, true
 		}
 		ctx := cmd.Context()
-		adm, err := k.Admin(ctx)
+		cl, err := k.Admin(ctx)
 		if err != nil {
 			return err
 		}
-		defer adm.Close()
-		details, err := adm.ListTopicsWithInternal(ctx, topics...)
+		defer cl.Close()
+		details, err := cl.ListTopicsWithInternal(ctx, topics...)
 		if err != nil {
 			return kafka.Explain(err)
 		}
@@ -93,18 +107,23 @@ choose sections; without them all are printed.`,
 		}
 		var starts, ends kadm.ListedOffsets
 		if partitions && len(found) > 0 {
-			if starts, err = adm.ListStartOffsets(ctx, found...); err != nil {
+			if starts, err = cl.ListStartOffsets(ctx, found...); err != nil {
 				return kafka.Explain(err)
 			}
-			if ends, err = adm.ListEndOffsets(ctx, found...); err != nil {
+			if ends, err = cl.ListEndOffsets(ctx, found...); err != nil {
 				return kafka.Explain(err)
 			}
 		}
 		var rcs kadm.ResourceConfigs
-		if configs && len(found) > 0 {
-			if rcs, err = adm.DescribeTopicConfigs(ctx, found...); err != nil {
+		if (configs || cleaner) && len(found) > 0 {
+			// The cleaner section needs cleanup.policy.
+			if rcs, err = cl.DescribeTopicConfigs(ctx, found...); err != nil {
 				return kafka.Explain(err)
 			}
+		}
+		var stats *cleanerStats
+		if cleaner && anyCompacted(rcs, found) {
+			stats = readCleanerStats(ctx, cl, adm)
 		}
 		var all []described
 		for _, name := range found {
@@ -125,7 +144,7 @@ choose sections; without them all are printed.`,
 					td.Partitions = append(td.Partitions, dp)
 				}
 			}
-			if configs {
+			if configs || cleaner {
 				rc, err := rcs.On(name, nil)
 				if err == nil {
 					err = rc.Err
@@ -133,10 +152,15 @@ choose sections; without them all are printed.`,
 				if err != nil {
 					return fmt.Errorf("configs of topic %s: %s", name, kafka.Status(err, rc.ErrMessage))
 				}
-				for _, c := range rc.Configs {
-					td.Configs = append(td.Configs, describedConfig{Key: c.Key, Value: c.MaybeValue(), Source: c.Source.String(), Sensitive: c.Sensitive})
+				if configs {
+					for _, c := range rc.Configs {
+						td.Configs = append(td.Configs, describedConfig{Key: c.Key, Value: c.MaybeValue(), Source: c.Source.String(), Sensitive: c.Sensitive})
+					}
+					sort.Slice(td.Configs, func(i, j int) bool { return td.Configs[i].Key < td.Configs[j].Key })
 				}
-				sort.Slice(td.Configs, func(i, j int) bool { return td.Configs[i].Key < td.Configs[j].Key })
+				if cleaner && compacted(rc) {
+					td.Cleaner = stats.topic(name)
+				}
 			}
 			all = append(all, td)
 		}
@@ -151,7 +175,7 @@ choose sections; without them all are printed.`,
 				if i > 0 {
 					fmt.Fprintln(w)
 				}
-				if err = printDescribed(w, td, len(details[td.Name].Partitions), summary, configs, partitions); err != nil {
+				if err = printDescribed(w, td, len(details[td.Name].Partitions), summary, configs, partitions, cleaner); err != nil {
 					break
 				}
 			}
@@ -164,7 +188,7 @@ choose sections; without them all are printed.`,
 	return cmd
 }
 
-func printDescribed(w io.Writer, td described, nparts int, summary, configs, partitions bool) error {
+func printDescribed(w io.Writer, td described, nparts int, summary, configs, partitions, cleaner bool) error {
 	sections := 0
 	gap := func() {
 		if sections > 0 {
@@ -210,6 +234,12 @@ func printDescribed(w io.Writer, td described, nparts int, summary, configs, par
 			t.Row(p.Partition, p.Leader, p.LeaderEpoch, ids(p.Replicas), ids(p.ISR), offset(p.LogStartOffset), offset(p.HighWatermark))
 		}
 		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if cleaner && td.Cleaner != nil {
+		gap()
+		if err := printCleaner(w, td.Cleaner); err != nil {
 			return err
 		}
 	}
