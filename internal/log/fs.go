@@ -117,3 +117,6 @@ func SupportsSyncFS(fsys FS) bool {
 	s, ok := fsys.(FileSystemSyncer)
 	return ok && s.canSyncFS()
 }
+
+// errUnsupportedSyncFS: the FS cannot sync a whole file system.
+var errUnsupportedSyncFS = errors.New("log: the file system cannot be synced as a whole")

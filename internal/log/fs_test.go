@@ -202,3 +202,46 @@ func TestSegmentNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDeferredFS: inside a phase, Sync and SyncDir promise nothing (a
+// crash loses what they covered); the SyncFS that ends the phase makes it
+// all durable; outside a phase they sync again.
+func TestDeferredFS(t *testing.T) {
+	m := NewMemFS()
+	d := NewDeferredFS(m)
+	if !SupportsSyncFS(d) {
+		t.Fatal("DeferredFS over MemFS cannot SyncFS")
+	}
+	end := d.Defer()
+	if err := d.MkdirAll("/p", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.OpenFile("/p/seg", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("abc"), 0)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SyncDir("/p"); err != nil {
+		t.Fatal(err)
+	}
+	d.SyncDir("/")
+	if _, ok := fileContent(t, m.CrashClone(), "/p/seg"); ok {
+		t.Fatal("a deferred sync made the file durable")
+	}
+	if err := d.SyncFS("/"); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	if got, ok := fileContent(t, m.CrashClone(), "/p/seg"); !ok || got != "abc" {
+		t.Fatalf("after SyncFS: %q, exists %v", got, ok)
+	}
+	// Phase over: Sync is real again.
+	f.WriteAt([]byte("def"), 3)
+	f.Sync()
+	if got, _ := fileContent(t, m.CrashClone(), "/p/seg"); got != "abcdef" {
+		t.Fatalf("sync after the phase: %q", got)
+	}
+}
