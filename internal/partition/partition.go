@@ -54,8 +54,12 @@ type Options struct {
 	Flusher     *Flusher
 	// Foreign names more files the partition's owner keeps in Dir.
 	Foreign []string
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// DeferSyncs opens the partition with its syncs deferred: the caller
+	// makes what Open wrote durable with one SyncFS for many partitions,
+	// then calls EndDeferredSyncs, before the partition takes appends.
+	DeferSyncs bool
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Partition is one hosted replica, always the leader on a single node.
@@ -64,14 +68,16 @@ type Partition struct {
 	Index   int32
 	TopicID [16]byte
 
-	log     *plog.Log
-	fs      plog.FS
-	dir     string
-	flusher *Flusher
-	logger  *slog.Logger
-	now     func() time.Time
-	cfg     atomic.Pointer[Config]
-	epoch   atomic.Int32
+	log      *plog.Log
+	fs       plog.FS
+	dfs      *plog.DeferredFS
+	endDefer func() // ends a phase of deferred syncs, nil outside one
+	dir      string
+	flusher  *Flusher
+	logger   *slog.Logger
+	now      func() time.Time
+	cfg      atomic.Pointer[Config]
+	epoch    atomic.Int32
 
 	// mu is the append lock: validation against producer state, the log
 	// append and the state update happen under it, in request order.
@@ -107,17 +113,29 @@ func Open(o Options) (*Partition, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// Every file access goes through a DeferredFS of the partition's own,
+	// so that bulk operations (creating a topic's partitions, shutdown) can
+	// skip this partition's syncs and make many partitions durable with one
+	// file-system sync.
+	dfs := plog.NewDeferredFS(o.FS)
+	var endDefer func()
+	if o.DeferSyncs {
+		endDefer = dfs.Defer()
+	}
 	l, err := plog.Open(plog.Options{
-		FS: o.FS, Dir: o.Dir, Config: o.Config.Log, Now: o.Now,
+		FS: dfs, Dir: o.Dir, Config: o.Config.Log, Now: o.Now,
 		Logger:  o.Logger.With("partition", fmt.Sprintf("%s-%d", o.Topic, o.Index)),
 		Foreign: append([]string{snapshotFile}, o.Foreign...),
 	})
 	if err != nil {
+		if endDefer != nil {
+			endDefer()
+		}
 		return nil, err
 	}
 	p := &Partition{
 		Topic: o.Topic, Index: o.Index, TopicID: o.TopicID,
-		log: l, fs: o.FS, dir: o.Dir, flusher: o.Flusher, logger: o.Logger, now: o.Now,
+		log: l, fs: dfs, dfs: dfs, endDefer: endDefer, dir: o.Dir, flusher: o.Flusher, logger: o.Logger, now: o.Now,
 		producers: make(producers),
 		watchers:  make(map[*Watcher]struct{}),
 	}
@@ -430,6 +448,28 @@ func (p *Partition) Close() error {
 	p.failAcks(ErrClosed)
 	p.notifyWatchers()
 	return err
+}
+
+// DeferSyncs starts a phase in which the partition's syncs do nothing, for
+// closing many partitions and making them durable with one SyncFS. Only
+// for when nothing will be acknowledged on the partition meanwhile.
+func (p *Partition) DeferSyncs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.endDefer == nil {
+		p.endDefer = p.dfs.Defer()
+	}
+}
+
+// EndDeferredSyncs ends the phase DeferSyncs or Options.DeferSyncs began;
+// the caller has synced the file system since.
+func (p *Partition) EndDeferredSyncs() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.endDefer != nil {
+		p.endDefer()
+		p.endDefer = nil
+	}
 }
 
 // Delete closes the partition and removes its data.
