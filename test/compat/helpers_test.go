@@ -573,7 +573,6 @@ func rawProduce(t testing.TB, ctx context.Context, addr, topic string, partition
 	return resp.Topics[0].Partitions[0]
 }
 
-
 // storedBatch describes one record batch as the broker stores it.
 type storedBatch struct {
 	base               int64
