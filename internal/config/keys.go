@@ -275,6 +275,9 @@ var table = []Key{
 		Doc: "Address(es) given to clients in Metadata responses, as host:port; defaults to listeners (flag --advertise)."},
 	{Name: AdminListeners, Type: TypeString, Default: "127.0.0.1:9644", rule: hostPorts{allowEmpty: true}, Broker: true, ReadOnly: true, PlexusOnly: true,
 		Doc: "Address of the admin HTTP endpoint (/metrics, /healthz), as host:port; empty disables it (flag --admin-listen)."},
+	{Name: AdminPprofEnable, Type: TypeBoolean, Default: "true", Broker: true, ReadOnly: true, PlexusOnly: true,
+		Doc: "Serve Go's runtime profiles (CPU, heap, goroutines) under /debug/pprof/ on the admin endpoint, for go tool pprof. " +
+			"The admin endpoint binds loopback by default; turn this off when it is reachable by hosts that should not profile the broker."},
 
 	// ---- topics ----
 	{Name: AutoCreateTopicsEnable, Type: TypeBoolean, Default: "true", Broker: true, ReadOnly: true,

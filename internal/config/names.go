@@ -81,6 +81,7 @@ const (
 	Listeners                                            = "listeners"
 	AdvertisedListeners                                  = "advertised.listeners"
 	AdminListeners                                       = "admin.listeners"
+	AdminPprofEnable                                     = "admin.pprof.enable"
 	AutoCreateTopicsEnable                               = "auto.create.topics.enable"
 	NumPartitions                                        = "num.partitions"
 	DefaultReplicationFactor                             = "default.replication.factor"

@@ -310,3 +310,31 @@ func TestGroupLagAndErrors(t *testing.T) {
 		t.Errorf("lag reported for a partition the broker does not host")
 	}
 }
+
+// The admin endpoint serves Go's profiles unless admin.pprof.enable is
+// off; a heap profile is what an operator asks for when memory grows.
+func TestPprofEndpoint(t *testing.T) {
+	get := func(n *node.Node, path string) (int, string) {
+		resp, err := http.Get("http://" + n.AdminAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	on := startNode(t)
+	if code, body := get(on, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Fatalf("heap profile: %d %.80q", code, body)
+	}
+	if code, body := get(on, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof index: %d %.80q", code, body)
+	}
+	off := startNodeIn(t, t.TempDir(), map[string]string{config.AdminPprofEnable: "false"})
+	if code, _ := get(off, "/debug/pprof/heap"); code != 404 {
+		t.Fatalf("heap profile with admin.pprof.enable=false: %d, want 404", code)
+	}
+	if _, body := get(off, "/"); strings.Contains(body, "pprof") {
+		t.Fatalf("index lists pprof when it is off: %q", body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ type Node struct {
 	Collector *metrics.BrokerCollector
 
 	logger *slog.Logger
+	pprof  bool // admin.pprof.enable
 	admin  *http.Server
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -68,7 +70,7 @@ func Start(o Options) (*Node, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	n := &Node{logger: o.Logger, DataDir: cfg.String(config.LogDirs), errc: make(chan error, 2)}
+	n := &Node{logger: o.Logger, DataDir: cfg.String(config.LogDirs), errc: make(chan error, 2), pprof: cfg.Bool(config.AdminPprofEnable)}
 	l := o.Listener
 	if l == nil {
 		var err error
@@ -173,6 +175,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 once the broker serves Kafka clients, 503 before and
 //	          while it shuts down (readiness: take it out of rotation)
+//	/debug/pprof/  Go's runtime profiles, when admin.pprof.enable
 func (n *Node) AdminHandler() http.Handler { return n.adminHandler() }
 
 func (n *Node) adminHandler() http.Handler {
@@ -191,9 +194,20 @@ func (n *Node) adminHandler() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	index := "plexus admin endpoint: /metrics /healthz /readyz\n"
+	if n.pprof {
+		// Registered by hand: net/http/pprof's init would put them on
+		// http.DefaultServeMux, which Plexus does not serve.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		index = "plexus admin endpoint: /metrics /healthz /readyz /debug/pprof/\n"
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("plexus admin endpoint: /metrics /healthz /readyz\n"))
+		w.Write([]byte(index))
 	})
 	return mux
 }
