@@ -494,7 +494,14 @@ func (m *Machine) endTxn(mt *meta, pid int64, epoch int16, commit, fromClient bo
 		if !isFence {
 			switch mt.state {
 			case PrepareCommit, PrepareAbort:
-				validEpoch = retryOnBump
+				// Kafka accepts only a retry (the epoch before the bump)
+				// here and fences the bumped epoch. But only the producer
+				// that got our EndTxn answer holds the bumped epoch, and a
+				// client that ends its next transaction quickly (franz-go
+				// aborts one whose produces never got in) lands here while
+				// the markers are still being written. It is told to wait
+				// (CONCURRENT_TRANSACTIONS, below), not that it is fenced.
+				validEpoch = retryOnBump || epoch == mt.epoch
 			case CompleteCommit, CompleteAbort:
 				validEpoch = isRetry || epoch == mt.epoch
 			default:
@@ -537,7 +544,9 @@ func (m *Machine) endTxn(mt *meta, pid int64, epoch int16, commit, fromClient bo
 			}
 			noAdd = true
 		case PrepareCommit, PrepareAbort:
-			if (mt.state == PrepareCommit) == commit {
+			if !isRetry || (mt.state == PrepareCommit) == commit {
+				// The previous transaction is completing: a retry of
+				// its EndTxn, or the next transaction's, waits for it.
 				fail(codeConcurrent)
 			} else {
 				fail(codeInvalidTxnState)

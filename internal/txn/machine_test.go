@@ -654,3 +654,31 @@ func TestWriteWaitsForMarkers(t *testing.T) {
 	_, code = h.admit(Write{TransactionalID: "w", ProducerID: pid, ProducerEpoch: r.ProducerEpoch, Partition: t2})
 	wantCode(t, "a TV1 write to a partition not added", code, kerr.TransactionAbortable.Code)
 }
+
+// With transaction version 2 the client holds the bumped epoch as soon as
+// the commit is answered, while the markers are still being written. An
+// EndTxn of its next transaction at that epoch waits
+// (CONCURRENT_TRANSACTIONS, which clients retry); it is not fenced. Once
+// the commit completes, the same request is an empty abort.
+func TestNextEndTxnWaitsForMarkers(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("n")
+	id, code := h.admit(Write{TransactionalID: "n", ProducerID: pid, ProducerEpoch: epoch, Partition: t0, ImplicitAdd: true})
+	wantCode(t, "implicit add", code, 0)
+	h.run(h.m.Release(h.now, id))
+	if r := h.endTxn(5, "n", pid, epoch, true); r.ErrorCode != 0 || r.ProducerEpoch != epoch+1 {
+		t.Fatalf("commit: %+v", r)
+	}
+	h.wantState("n", PrepareCommit, pid, epoch+1)
+	wantCode(t, "next transaction's abort during the commit", h.endTxn(5, "n", pid, epoch+1, false).ErrorCode, kerr.ConcurrentTransactions.Code)
+	wantCode(t, "next transaction's commit during the commit", h.endTxn(5, "n", pid, epoch+1, true).ErrorCode, kerr.ConcurrentTransactions.Code)
+	wantCode(t, "retried commit during the commit", h.endTxn(5, "n", pid, epoch, true).ErrorCode, kerr.ConcurrentTransactions.Code)
+	wantCode(t, "retry as abort during the commit", h.endTxn(5, "n", pid, epoch, false).ErrorCode, kerr.InvalidTxnState.Code)
+	wantCode(t, "an older epoch during the commit", h.endTxn(5, "n", pid, epoch-1, false).ErrorCode, kerr.ProducerFenced.Code)
+	wantCode(t, "a later epoch during the commit", h.endTxn(5, "n", pid, epoch+2, false).ErrorCode, kerr.ProducerFenced.Code)
+	h.writeMarkers()
+	h.wantState("n", CompleteCommit, pid, epoch+1)
+	if r := h.endTxn(5, "n", pid, epoch+1, false); r.ErrorCode != 0 || r.ProducerEpoch != epoch+2 {
+		t.Fatalf("empty abort after the commit completed: %+v", r)
+	}
+}
