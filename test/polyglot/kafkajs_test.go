@@ -112,46 +112,13 @@ func TestKafkajs(t *testing.T) {
 	}
 
 	adm := kadm.NewClient(client(t, b.Addr))
-	ends := checkTopic(t, adm, topic, 3)
-	var total int64
-	for p, end := range ends {
-		total += end
-		if c := sum.Committed[strconv.Itoa(int(p))]; c != end {
-			t.Errorf("kafkajs says it committed %d on partition %d, end offset %d", c, p, end)
-		}
-	}
-	if total != int64(want) {
-		t.Errorf("end offsets %v add up to %d, want %d", ends, total, want)
-	}
-	checkGroupAtEnd(t, adm, group, topic, ends)
-
+	checkCommitted(t, adm, "kafkajs", group, topic, sum.Committed, want)
 	// The idempotent producer's records: values, headers, codecs, and a
 	// producer id on every batch.
-	recs := readAll(t, b.Addr, topic, func(r []*kgo.Record) bool { return len(r) >= want })
-	seen := map[string]bool{}
-	for _, r := range recs {
-		key := string(r.Key)
-		codec, i, ok := strings.Cut(key, "-")
-		if !ok || seen[key] {
-			t.Errorf("unexpected or repeated key %q at %d/%d", key, r.Partition, r.Offset)
-			continue
-		}
-		seen[key] = true
-		if v := strings.Repeat(fmt.Sprintf("value of %s %s ", codec, i), 8); string(r.Value) != v {
-			t.Errorf("record %s: value %q, want %q", key, r.Value, v)
-		}
-		if h, wantH := headers(r), fmt.Sprintf("prefix=%s,i=%s,empty=", codec, i); h != wantH {
-			t.Errorf("record %s: headers %s, want %s", key, h, wantH)
-		}
-		if got := r.Attrs.CompressionType(); got != codecs[codec] {
-			t.Errorf("record %s is in a batch with codec %d, want %d (%s)", key, got, codecs[codec], codec)
-		}
+	for _, r := range checkRecords(t, b.Addr, topic, "prefix", want) {
 		if r.ProducerID < 0 {
-			t.Errorf("record %s was not written by an idempotent producer (producer id %d)", key, r.ProducerID)
+			t.Errorf("record %s was not written by an idempotent producer (producer id %d)", r.Key, r.ProducerID)
 		}
-	}
-	if len(seen) != want {
-		t.Errorf("franz-go read %d distinct records, want %d", len(seen), want)
 	}
 
 	// Transactions. The last transaction put one record on every partition,

@@ -5,13 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // pythonInstall is the command that installs kafka-python and the codec
@@ -91,45 +89,6 @@ func TestKafkaPython(t *testing.T) {
 	// Independently, with franz-go: the topic, the group's offsets, the
 	// records and their batches' codecs.
 	adm := kadm.NewClient(client(t, b.Addr))
-	ends := checkTopic(t, adm, topic, 3)
-	var total int64
-	for p, end := range ends {
-		total += end
-		if c := sum.Committed[strconv.Itoa(int(p))]; c != end {
-			t.Errorf("kafka-python says it committed %d on partition %d, end offset %d", c, p, end)
-		}
-	}
-	if total != int64(want) {
-		t.Errorf("end offsets %v add up to %d, want %d", ends, total, want)
-	}
-	checkGroupAtEnd(t, adm, group, topic, ends)
-
-	recs := readAll(t, b.Addr, topic, func(r []*kgo.Record) bool { return len(r) >= want })
-	seen := map[string]bool{}
-	for _, r := range recs {
-		key := string(r.Key)
-		codec, i, ok := strings.Cut(key, "-")
-		if !ok || seen[key] {
-			t.Errorf("unexpected or repeated key %q at %d/%d", key, r.Partition, r.Offset)
-			continue
-		}
-		seen[key] = true
-		if v := strings.Repeat(fmt.Sprintf("value of %s %s ", codec, i), 8); string(r.Value) != v {
-			t.Errorf("record %s: value %q, want %q", key, r.Value, v)
-		}
-		if h, wantH := headers(r), fmt.Sprintf("codec=%s,i=%s,empty=", codec, i); h != wantH {
-			t.Errorf("record %s: headers %s, want %s", key, h, wantH)
-		}
-		if got := r.Attrs.CompressionType(); got != codecs[codec] {
-			t.Errorf("record %s is in a batch with codec %d, want %d (%s)", key, got, codecs[codec], codec)
-		}
-	}
-	if len(seen) != want {
-		keys := make([]string, 0, len(seen))
-		for k := range seen {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		t.Errorf("franz-go read %d distinct records, want %d: %v", len(seen), want, keys)
-	}
+	checkCommitted(t, adm, "kafka-python", group, topic, sum.Committed, want)
+	checkRecords(t, b.Addr, topic, "codec", want)
 }

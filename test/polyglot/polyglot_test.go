@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -236,3 +237,53 @@ func headers(r *kgo.Record) string {
 // codecs are Kafka's compression codes (the low bits of a batch's
 // attributes), by the name the scripts use.
 var codecs = map[string]uint8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+// checkCommitted checks, with franz-go, that topic has 3 partitions whose
+// end offsets add up to want, and that the offsets the client says it
+// committed for group, and those the broker holds, are the end offsets.
+func checkCommitted(t *testing.T, adm *kadm.Client, clientName, group, topic string, said map[string]int64, want int) {
+	t.Helper()
+	ends := checkTopic(t, adm, topic, 3)
+	var total int64
+	for p, end := range ends {
+		total += end
+		if c := said[strconv.Itoa(int(p))]; c != end {
+			t.Errorf("%s says it committed %d on partition %d, end offset %d", clientName, c, p, end)
+		}
+	}
+	if total != int64(want) {
+		t.Errorf("end offsets %v add up to %d, want %d", ends, total, want)
+	}
+	checkGroupAtEnd(t, adm, group, topic, ends)
+}
+
+// checkRecords reads topic with franz-go and checks the want records the
+// scripts produce: key "CODEC-I", value "value of CODEC I " eight times,
+// headers NAME=CODEC, i=I and an empty one, in a batch of that codec.
+func checkRecords(t *testing.T, addr, topic, headerName string, want int) []*kgo.Record {
+	t.Helper()
+	recs := readAll(t, addr, topic, func(r []*kgo.Record) bool { return len(r) >= want })
+	seen := map[string]bool{}
+	for _, r := range recs {
+		key := string(r.Key)
+		codec, i, ok := strings.Cut(key, "-")
+		if !ok || seen[key] {
+			t.Errorf("unexpected or repeated key %q at %d/%d", key, r.Partition, r.Offset)
+			continue
+		}
+		seen[key] = true
+		if v := strings.Repeat(fmt.Sprintf("value of %s %s ", codec, i), 8); string(r.Value) != v {
+			t.Errorf("record %s: value %q, want %q", key, r.Value, v)
+		}
+		if h, wantH := headers(r), fmt.Sprintf("%s=%s,i=%s,empty=", headerName, codec, i); h != wantH {
+			t.Errorf("record %s: headers %s, want %s", key, h, wantH)
+		}
+		if got := r.Attrs.CompressionType(); got != codecs[codec] {
+			t.Errorf("record %s is in a batch with codec %d, want %d (%s)", key, got, codecs[codec], codec)
+		}
+	}
+	if len(seen) != want {
+		t.Errorf("franz-go read %d distinct records, want %d", len(seen), want)
+	}
+	return recs
+}
