@@ -85,6 +85,14 @@ func (l *Log) load() error {
 		epochsErr = err
 	}
 
+	// A new log: no segment and no checkpoint on disk. Its one empty
+	// segment needs no validation, and absent checkpoints say what written
+	// ones would (offset 0, no epochs), so none are written until there is
+	// something to record: a topic of thousands of partitions is created
+	// with a folder and two files per partition instead of seven.
+	fresh := len(bases) == 0 && isNotExist(markerErr) && isNotExist(epochsErr) &&
+		l.absent(startCheckpointFile) && l.absent(recoveryCheckpointFile)
+
 	dirty := false // files changed: everything is synced before Open returns
 	for _, b := range bases {
 		s, err := l.openSegment(b, false)
@@ -143,7 +151,7 @@ func (l *Log) load() error {
 	// Segments from validateFrom on are checked batch by batch; those before
 	// are trusted as the last checkpointed recovery point vouches for them.
 	validateFrom := len(l.segs)
-	if !clean {
+	if !clean && !fresh {
 		validateFrom = 0
 		for i, s := range l.segs {
 			if s.base <= rp {
@@ -157,7 +165,11 @@ func (l *Log) load() error {
 	if epochsErr != nil {
 		l.epochs.es = nil
 		if !isNotExist(epochsErr) || l.segs[0].size > 0 || len(l.segs) > 1 {
-			l.logger.Warn("rebuilding leader epoch cache from the batches", "reason", epochsErr.Error())
+			// A log that never checkpointed (new, then a crash) has no
+			// epoch file by design; otherwise its loss is worth a line.
+			if !isNotExist(epochsErr) || rp >= 0 {
+				l.logger.Warn("rebuilding leader epoch cache from the batches", "reason", epochsErr.Error())
+			}
 			for i, s := range l.segs[:validateFrom] {
 				if err := l.scanEpochs(s); err != nil {
 					if !isDataError(err) {
@@ -223,7 +235,17 @@ func (l *Log) load() error {
 	if _, err := l.flush(true); err != nil {
 		return err
 	}
+	if fresh {
+		l.lastRP.Store(l.end)
+		return nil
+	}
 	return l.writeCheckpoints()
+}
+
+// absent reports whether the log's folder has no file name.
+func (l *Log) absent(name string) bool {
+	_, err := l.fs.Stat(join(l.dir, name))
+	return isNotExist(err)
 }
 
 // tidyDir lists the directory, finishes or undoes what a crash interrupted

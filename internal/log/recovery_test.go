@@ -538,3 +538,36 @@ func TestRecoverySyncs(t *testing.T) {
 	defer r.Close()
 	sameBatches(t, readAll(t, p, 0), want)
 }
+
+// A new log writes its folder and one segment file, nothing else: no
+// checkpoints and no empty indexes (a topic of thousands of partitions
+// pays per file). What it then makes durable survives a power loss before
+// any checkpoint is written, and the next clean close writes them.
+func TestNewLogWritesOnlyItsSegment(t *testing.T) {
+	m := NewMemFS()
+	l := openLog(t, m, smallConfig())
+	names, err := m.ReadDir(testDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{segmentName(0, logExt)}; !slices.Equal(names, want) {
+		t.Fatalf("a new log holds %v, want %v", names, want)
+	}
+	// Durable at once: the folder and the file survive a power loss.
+	if names, _ := m.CrashClone().ReadDir(testDir); !slices.Equal(names, []string{segmentName(0, logExt)}) {
+		t.Fatalf("after a power loss right after Open: %v", names)
+	}
+	want := appendN(t, l, 3, batchSpec{records: 2, ts: 1000})
+	mustFlush(t, l)
+	crashed := m.CrashClone()
+	l2 := openLog(t, crashed, smallConfig())
+	sameBatches(t, readAll(t, l2, 0), want)
+	mustClose(t, l2)
+	names, _ = crashed.ReadDir(testDir)
+	for _, f := range []string{recoveryCheckpointFile, epochCheckpointFile, cleanShutdownFile} {
+		if !slices.Contains(names, f) {
+			t.Errorf("after a clean close the log holds %v, without %s", names, f)
+		}
+	}
+	mustClose(t, l)
+}
