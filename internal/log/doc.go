@@ -19,6 +19,10 @@
 //	clean-shutdown                  written by Close, removed before the next change
 //	cleaner-offset-checkpoint       offset below which the cleaner compacted the log
 //
+// A new log writes only its first .log until it has something to record:
+// its indexes and checkpoints appear at the first roll or Close, and until
+// then their absence says what they would (offset 0, no epochs).
+//
 // A segment is named after its base offset, zero padded to 20 digits. Its
 // .log is a plain concatenation of v2 batches (see internal/records):
 //
