@@ -39,6 +39,7 @@ const (
 	mCPUConsume     = "broker CPU s/GB consumed"
 	mPeakRSS        = "broker peak RSS MB"
 	mClientCPU      = "bench client CPU s/GB produced"
+	mOtherCPU       = "other CPU s/GB produced (kernel threads, other processes)"
 	mRate           = "achieved records/s"
 	mP50            = "produce p50 ms"
 	mP99            = "produce p99 ms"
@@ -62,7 +63,7 @@ const (
 var throughputMetrics = []metric{
 	{mProduceMBps, true, 1}, {mProduceRecs, true, 0}, {mProduceP50, false, 2}, {mProduceP99, false, 2},
 	{mCPUProduce, false, 3}, {mConsumeMBps, true, 1}, {mCPUConsume, false, 3}, {mPeakRSS, false, 0},
-	{mClientCPU, false, 3},
+	{mClientCPU, false, 3}, {mOtherCPU, false, 3},
 }
 
 func workloads() []*workload {
@@ -156,6 +157,9 @@ func throughput(name, title string, count int, args ...string) *workload {
 		}
 		if p.Client != nil {
 			m[mClientCPU] = p.Client.CPUSecondsPerGB
+		}
+		if p.Machine != nil {
+			m[mOtherCPU] = p.Machine.OtherCPUSecondsPerGB
 		}
 		if profile {
 			perf = startPerf(ctx, r, s.pid(), name+"-consume")

@@ -40,7 +40,9 @@ log-linear histogram with buckets under 0.8% wide.
 
 With --broker-pid (a broker on this machine) the result includes the
 broker's CPU seconds per GB moved (utime+stime from /proc/PID/stat over the
-run) and its peak resident memory (VmHWM). bench/run in the repository runs
+run), its peak resident memory (VmHWM), and the whole machine's busy CPU
+per GB with the part neither the broker nor this client accounts for
+(kernel writeback threads, other processes). bench/run in the repository runs
 a whole suite against Plexus and franz-go's kfake; docs/benchmarks.md has
 the results.`,
 		Example: `  plexus bench produce -t bench -p 100 --recreate -s 1024 -n 1000000
@@ -255,6 +257,45 @@ func (u *usage) finish(bytes int64) (*Usage, error) {
 		r.CPUSecondsPerGB = cpu.Seconds() / (float64(bytes) / 1e9)
 	}
 	return r, nil
+}
+
+// machineUsage samples the machine's busy CPU time at the start of a run.
+type machineUsage struct {
+	start CPUTimes
+	err   error
+}
+
+func startMachineUsage() *machineUsage {
+	m := &machineUsage{}
+	m.start, m.err = ReadCPUStat()
+	return m
+}
+
+// finish returns the machine's busy CPU since startMachineUsage, per GB of
+// bytes, and what of it the broker and the client did not account for.
+func (m *machineUsage) finish(bytes int64, broker, client *Usage) *MachineUsage {
+	if m.err != nil || bytes <= 0 || broker == nil || client == nil {
+		return nil
+	}
+	end, err := ReadCPUStat()
+	if err != nil {
+		return nil
+	}
+	return machineBetween(m.start, end, bytes, broker, client)
+}
+
+// machineBetween is the machine's busy CPU between two /proc/stat readings.
+func machineBetween(start, end CPUTimes, bytes int64, broker, client *Usage) *MachineUsage {
+	cpu := float64(end.Busy-start.Busy) / userHZ
+	gb := float64(bytes) / 1e9
+	// The readings tick at 10 ms, so "other" can come out a tick below
+	// zero when there was none.
+	other := max(0, cpu-broker.CPUSeconds-client.CPUSeconds)
+	return &MachineUsage{
+		CPUSeconds:           cpu,
+		CPUSecondsPerGB:      cpu / gb,
+		OtherCPUSecondsPerGB: other / gb,
+	}
 }
 
 // checkBrokerPID fails early when --broker-pid names no process we can

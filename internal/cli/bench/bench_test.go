@@ -364,3 +364,16 @@ func TestParseCPUStat(t *testing.T) {
 		t.Error("a stat without a cpu line should fail")
 	}
 }
+
+// The machine's busy CPU per GB, and the part neither the broker nor the
+// client accounts for (kernel writeback threads, other processes).
+func TestMachineBetween(t *testing.T) {
+	start := CPUTimes{Busy: 1000, Total: 5000}
+	end := CPUTimes{Busy: 1000 + 400, Total: 5000 + 600} // 4 CPU s busy
+	broker := &Usage{CPUSeconds: 1.5}
+	client := &Usage{CPUSeconds: 2}
+	m := machineBetween(start, end, 2e9, broker, client)
+	if m.CPUSeconds != 4 || m.CPUSecondsPerGB != 2 || m.OtherCPUSecondsPerGB != 0.25 {
+		t.Fatalf("machine usage %+v, want 4 s, 2 s/GB, 0.25 s/GB other", m)
+	}
+}

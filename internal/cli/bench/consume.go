@@ -89,6 +89,7 @@ included.`,
 		})
 		broker := startUsage(c.brokerPID)
 		client := startUsage(os.Getpid())
+		machine := startMachineUsage()
 		cons.run(ctx)
 		progress.Stop()
 		res := &Result{
@@ -103,6 +104,7 @@ included.`,
 			}
 		}
 		res.Client, _ = client.finish(cons.bytes.Load())
+		res.Machine = machine.finish(cons.bytes.Load(), res.Broker, res.Client)
 		if err := res.write(cmd.OutOrStdout(), *c.format); err != nil {
 			return err
 		}

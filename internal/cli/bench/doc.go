@@ -31,7 +31,10 @@
 // after the run (in USER_HZ ticks, 10 ms), and VmHWM/VmRSS of
 // /proc/PID/status after it. CPU seconds per GB divides the CPU time by
 // 10^9 bytes of record keys and values moved. A GB here, as in MB/s, is
-// decimal.
+// decimal. The machine's busy CPU from /proc/stat over the same run is
+// reported too, with the part neither the broker nor the client accounts
+// for: kernel threads that work for them (the page-cache writeback a
+// syncfs hands to the flusher threads) and anything else running.
 //
 // # Allocation
 //

@@ -226,6 +226,7 @@ func runProduce(ctx context.Context, cmd *cobra.Command, c *commonFlags, o *prod
 
 	broker := startUsage(c.brokerPID)
 	client := startUsage(os.Getpid())
+	machine := startMachineUsage()
 	if e2e != nil {
 		e2e.c.setWarmupEnd(time.Now().Add(o.warmup))
 	}
@@ -254,6 +255,7 @@ func runProduce(ctx context.Context, cmd *cobra.Command, c *commonFlags, o *prod
 		}
 	}
 	res.Client, _ = client.finish(p.bytes.Load())
+	res.Machine = machine.finish(p.bytes.Load(), res.Broker, res.Client)
 	progress.Stop()
 	if ctx.Err() != nil {
 		return res, ctx.Err()

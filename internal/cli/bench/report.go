@@ -29,6 +29,21 @@ type Result struct {
 	E2ELatency *Latency `json:"e2e_latency,omitempty"`
 	Broker     *Usage   `json:"broker,omitempty"`
 	Client     *Usage   `json:"client,omitempty"`
+	// Machine is the whole machine's busy CPU over the run (given a
+	// broker pid): what neither process's own times show, such as the
+	// kernel's writeback threads flushing the broker's page cache.
+	Machine *MachineUsage `json:"machine,omitempty"`
+}
+
+// MachineUsage is the machine's busy CPU time over a run, from /proc/stat:
+// every process and kernel thread, not idle or iowait.
+type MachineUsage struct {
+	CPUSeconds      float64 `json:"cpu_s"`
+	CPUSecondsPerGB float64 `json:"cpu_s_per_gb"`
+	// OtherCPUSecondsPerGB is the machine's minus the broker's and the
+	// bench client's: kernel threads working for them (writeback, block
+	// completions), and anything else running.
+	OtherCPUSecondsPerGB float64 `json:"other_cpu_s_per_gb"`
 }
 
 // Settings echo the flags that shape a run.
@@ -180,8 +195,15 @@ func (r *Result) writeText(w io.Writer) error {
 				t.Row(u.name, u.u.PID, f3(u.u.CPUSeconds), f3(u.u.UserSeconds), f3(u.u.SysSeconds), f3(u.u.CPUSecondsPerGB), fmt.Sprintf("%.1f", float64(u.u.RSSBytes)/1e6), fmt.Sprintf("%.1f", float64(u.u.PeakRSSBytes)/1e6))
 			}
 		}
+		if m := r.Machine; m != nil {
+			t.Row("machine, all busy CPU", "-", f3(m.CPUSeconds), "-", "-", f3(m.CPUSecondsPerGB), "-", "-")
+			t.Row("  of it other work", "-", "-", "-", "-", f3(m.OtherCPUSecondsPerGB), "-", "-")
+		}
 		if err := t.Flush(); err != nil {
 			return err
+		}
+		if r.Machine != nil {
+			fmt.Fprintln(w, "(other work: kernel threads such as page-cache writeback, and other processes)")
 		}
 	}
 	return nil
