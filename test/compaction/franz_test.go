@@ -80,12 +80,26 @@ func TestCompactionFranz(t *testing.T) {
 
 // TestBackgroundCleaner: with a short log.cleaner.backoff.ms the cleaner
 // compacts on its own once the dirty ratio passes the threshold.
+//
+// The records are written while min.compaction.lag.ms keeps them all out
+// of reach, then the lag is lifted: were the cleaner free to run while
+// they arrive (a slow machine), it could clean the first rounds and leave
+// the last ones below the 0.5 threshold, correctly never cleaning them.
 func TestBackgroundCleaner(t *testing.T) {
 	b := startBroker(t, brokertest.WithConfig("log.cleaner.enable", "true", "log.cleaner.backoff.ms", "20"))
 	topic := topicName("background")
-	createTopic(t, b.Addr, topic, compactedConfigs("min.cleanable.dirty.ratio", "0.5"))
+	createTopic(t, b.Addr, topic, compactedConfigs("min.cleanable.dirty.ratio", "0.5", "min.compaction.lag.ms", "86400000"))
 	w := newWorkload(30, 8, 3)
 	produceFranz(t, b.Addr, topic, w)
+	for _, s := range b.Broker.CleanerStats() {
+		if s.Topic == topic && s.Cleanings > 0 {
+			t.Fatalf("cleaned records younger than min.compaction.lag.ms: %+v", s)
+		}
+	}
+	adm := kadm.NewClient(newClient(t, b.Addr))
+	if _, err := adm.AlterTopicConfigs(ctxFor(t), []kadm.AlterConfig{{Name: "min.compaction.lag.ms", Value: kadm.StringPtr("0")}}, topic); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "background cleaning", func() error {
 		for _, s := range b.Broker.CleanerStats() {
 			if s.Topic == topic && s.Cleanings > 0 && s.DirtyRatio == 0 {
