@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/plexus/plexus/internal/ackqueue"
 	"github.com/plexus/plexus/internal/cluster"
 	plog "github.com/plexus/plexus/internal/log"
 	"github.com/plexus/plexus/internal/partition"
@@ -62,24 +63,13 @@ type Coordinator struct {
 	m        *Machine
 	waiters  map[uint64]chan kmsg.Response
 	nextID   uint64
-	acks     map[int32]*ackQueue
+	acks     *ackqueue.Queues
 	stopped  bool
 	createMu sync.Mutex
 
 	kick chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
-}
-
-type ackItem struct {
-	token uint64
-	ack   *partition.Ack
-}
-
-type ackQueue struct {
-	mu     sync.Mutex
-	items  []ackItem
-	signal chan struct{}
 }
 
 // Start starts the coordinator. When __consumer_offsets exists its
@@ -100,9 +90,10 @@ func Start(opts Options) (*Coordinator, error) {
 	}
 	c := &Coordinator{
 		opts: opts, log: opts.Logger.With("component", "group-coordinator"),
-		waiters: map[uint64]chan kmsg.Response{}, acks: map[int32]*ackQueue{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		waiters: map[uint64]chan kmsg.Response{},
+		kick:    make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	c.acks = ackqueue.New(c.stop, &c.wg, c.appended, c.poke)
 	c.m = NewMachine(opts.Config, c.log)
 	img := opts.Host.Image()
 	c.m.SetImage(img)
@@ -221,20 +212,7 @@ func (c *Coordinator) append(a Append) {
 		fail(c.opts.ErrorCode(err))
 		return
 	}
-	q := c.acks[a.Partition]
-	if q == nil {
-		q = &ackQueue{signal: make(chan struct{}, 1)}
-		c.acks[a.Partition] = q
-		c.wg.Add(1)
-		go c.waitAcks(q)
-	}
-	q.mu.Lock()
-	q.items = append(q.items, ackItem{a.Token, ack})
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
+	c.acks.Add(a.Partition, a.Token, ack)
 }
 
 // buildBatch encodes an Append as one uncompressed batch.
@@ -252,44 +230,18 @@ func buildBatch(a Append, now time.Time) ([]byte, error) {
 	return b.AppendTo(nil)
 }
 
-// waitAcks completes one partition's appends in order.
-func (c *Coordinator) waitAcks(q *ackQueue) {
-	defer c.wg.Done()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-q.signal:
-		}
-		for {
-			q.mu.Lock()
-			items := q.items
-			q.items = nil
-			q.mu.Unlock()
-			if len(items) == 0 {
-				break
-			}
-			for _, it := range items {
-				var code int16
-				if it.ack != nil {
-					select {
-					case <-it.ack.Done():
-					case <-c.stop:
-						return
-					}
-					if err := it.ack.Err(); err != nil {
-						code = c.opts.ErrorCode(err)
-					}
-				}
-				c.mu.Lock()
-				if !c.stopped {
-					c.execute(c.m.Appended(c.now(), it.token, code))
-				}
-				c.mu.Unlock()
-			}
-			c.poke()
-		}
+// appended reports to the state machine that an append completed; the
+// ack queues call it in each partition's append order.
+func (c *Coordinator) appended(token uint64, err error) {
+	var code int16
+	if err != nil {
+		code = c.opts.ErrorCode(err)
 	}
+	c.mu.Lock()
+	if !c.stopped {
+		c.execute(c.m.Appended(c.now(), token, code))
+	}
+	c.mu.Unlock()
 }
 
 func (c *Coordinator) timerLoop() {
