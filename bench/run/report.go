@@ -142,6 +142,10 @@ func (r *runner) report() string {
 					p(" – |")
 				}
 				for _, peer := range peers {
+					if noRatio[mt.name] {
+						p(" – |")
+						continue
+					}
 					p(" %s |", fmtRatio(r.ratio(w.name, peer, mt.name)))
 				}
 			}

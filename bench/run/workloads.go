@@ -60,6 +60,10 @@ const (
 	mCPURestartSecs = "broker CPU s to restart"
 )
 
+// noRatio lists metrics whose ratio to a peer means nothing: the peers'
+// values are zero or a tick above it.
+var noRatio = map[string]bool{mOtherCPU: true}
+
 var throughputMetrics = []metric{
 	{mProduceMBps, true, 1}, {mProduceRecs, true, 0}, {mProduceP50, false, 2}, {mProduceP99, false, 2},
 	{mCPUProduce, false, 3}, {mConsumeMBps, true, 1}, {mCPUConsume, false, 3}, {mPeakRSS, false, 0},
