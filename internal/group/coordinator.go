@@ -18,9 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/plexus/plexus/internal/ackqueue"
 	"github.com/plexus/plexus/internal/cluster"
-	plog "github.com/plexus/plexus/internal/log"
+	"github.com/plexus/plexus/internal/coordlog"
 	"github.com/plexus/plexus/internal/partition"
 	"github.com/plexus/plexus/internal/records"
 )
@@ -63,7 +62,7 @@ type Coordinator struct {
 	m        *Machine
 	waiters  map[uint64]chan kmsg.Response
 	nextID   uint64
-	acks     *ackqueue.Queues
+	acks     *coordlog.Queues
 	stopped  bool
 	createMu sync.Mutex
 
@@ -93,7 +92,7 @@ func Start(opts Options) (*Coordinator, error) {
 		waiters: map[uint64]chan kmsg.Response{},
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	c.acks = ackqueue.New(c.stop, &c.wg, c.appended, c.poke)
+	c.acks = coordlog.New(c.stop, &c.wg, c.appended, c.poke)
 	c.m = NewMachine(opts.Config, c.log)
 	img := opts.Host.Image()
 	c.m.SetImage(img)
@@ -306,48 +305,11 @@ func (c *Coordinator) loadPartition(p int32) error {
 	if part == nil {
 		return nil
 	}
-	off := part.LogStartOffset()
-	end := part.HighWatermark()
-	var buf, scratch []byte
-	for off < end {
-		select {
-		case <-c.stop:
-			return ErrNotCoordinator
-		default:
-		}
-		var err error
-		buf, err = part.Read(buf[:0], off, 1<<20, false)
-		if errors.Is(err, plog.ErrOffsetOutOfRange) {
-			if start := part.LogStartOffset(); start > off {
-				off = start
-				continue
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if len(buf) == 0 {
-			break
-		}
-		rest := buf
-		for len(rest) > 0 {
-			var b records.Batch
-			b, rest, err = records.Next(rest)
-			if err != nil {
-				return fmt.Errorf("offset %d: %w", off, err)
-			}
-			next := b.LastOffset() + 1
-			if next <= off {
-				continue
-			}
-			if scratch, err = c.replayBatch(p, b, off, scratch); err != nil {
-				return err
-			}
-			off = next
-		}
-	}
-	return nil
+	var scratch []byte
+	return coordlog.Replay(part, c.stop, ErrNotCoordinator, func(b records.Batch, from int64) (err error) {
+		scratch, err = c.replayBatch(p, b, from, scratch)
+		return err
+	})
 }
 
 func (c *Coordinator) replayBatch(p int32, b records.Batch, from int64, scratch []byte) ([]byte, error) {

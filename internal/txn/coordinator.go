@@ -21,9 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/plexus/plexus/internal/ackqueue"
 	"github.com/plexus/plexus/internal/cluster"
-	plog "github.com/plexus/plexus/internal/log"
+	"github.com/plexus/plexus/internal/coordlog"
 	"github.com/plexus/plexus/internal/partition"
 	"github.com/plexus/plexus/internal/records"
 )
@@ -74,7 +73,7 @@ type Coordinator struct {
 	m        *Machine
 	waiters  map[uint64]chan Reply
 	nextID   uint64
-	acks     *ackqueue.Queues
+	acks     *coordlog.Queues
 	stopped  bool
 	createMu sync.Mutex
 
@@ -118,7 +117,7 @@ func Start(opts Options) (*Coordinator, error) {
 		waiters: map[uint64]chan Reply{},
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	c.acks = ackqueue.New(c.stop, &c.wg, c.appended, c.poke)
+	c.acks = coordlog.New(c.stop, &c.wg, c.appended, c.poke)
 	c.m = NewMachine(cfg, c.log)
 	c.m.NewProducerID = opts.Host.NextProducerID
 	c.m.Exists = func(topic string, p int32) bool {
@@ -423,47 +422,7 @@ func (c *Coordinator) loadPartition(p int32) error {
 	if part == nil {
 		return nil
 	}
-	off := part.LogStartOffset()
-	end := part.HighWatermark()
-	var buf []byte
-	for off < end {
-		select {
-		case <-c.stop:
-			return ErrStopped
-		default:
-		}
-		var err error
-		buf, err = part.Read(buf[:0], off, 1<<20, false)
-		if errors.Is(err, plog.ErrOffsetOutOfRange) {
-			if start := part.LogStartOffset(); start > off {
-				off = start
-				continue
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if len(buf) == 0 {
-			break
-		}
-		for rest := buf; len(rest) > 0; {
-			var b records.Batch
-			b, rest, err = records.Next(rest)
-			if err != nil {
-				return fmt.Errorf("offset %d: %w", off, err)
-			}
-			next := b.LastOffset() + 1
-			if next <= off {
-				continue
-			}
-			if err := c.replayBatch(b, off); err != nil {
-				return err
-			}
-			off = next
-		}
-	}
-	return nil
+	return coordlog.Replay(part, c.stop, ErrStopped, c.replayBatch)
 }
 
 func (c *Coordinator) replayBatch(b records.Batch, from int64) error {

@@ -1,4 +1,4 @@
-package ackqueue
+package coordlog
 
 import (
 	"sync"

@@ -1,9 +1,8 @@
-// Package ackqueue completes a coordinator's appends to an internal topic
-// (__consumer_offsets, __transaction_state) in the order they were made:
-// per partition, one goroutine waits for each append to become durable and
-// reports it, so a coordinator's state machine learns of its writes in
-// their log order without blocking on any of them.
-package ackqueue
+// Package coordlog is what the group and transaction coordinators share
+// about the internal topic they keep their state in (__consumer_offsets,
+// __transaction_state): completing their appends in log order (Queues),
+// and replaying a partition when they load it (Replay).
+package coordlog
 
 import (
 	"sync"
@@ -11,7 +10,10 @@ import (
 	"github.com/plexus/plexus/internal/partition"
 )
 
-// Queues holds one queue of pending appends per partition.
+// Queues holds one queue of pending appends per partition. Per partition
+// one goroutine waits for each append to become durable and reports it, so
+// a coordinator's state machine learns of its writes in their log order
+// without blocking on any of them.
 type Queues struct {
 	stop  <-chan struct{}
 	wg    *sync.WaitGroup
