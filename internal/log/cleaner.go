@@ -90,6 +90,13 @@ type CleanResult struct {
 	// tombstone or marker left in the cleaned segments, -1 when none: a
 	// pass after it removes them.
 	DeleteHorizon int64
+	// RewroteTo is the end of the segments the pass rewrote, from the log
+	// start, and AbortMarkers the offsets, ascending, of the ABORT markers
+	// still in them: an aborted transaction below RewroteTo whose marker
+	// is not listed has no batch left, and readers no longer need to hear
+	// of it (Kafka drops it from the cleaned segment's .txnindex).
+	RewroteTo    int64
+	AbortMarkers []int64
 }
 
 // cleanedGroup is one output segment of a pass and the segments it
@@ -403,6 +410,10 @@ func (p *cleanPass) runOn(segs []*segment, start int64) (CleanResult, error) {
 	p.res.Cleaned = true
 	p.res.CleanedTo = max(fd, mapEnd)
 	p.res.Through = mapEnd
+	p.res.RewroteTo = start
+	if len(groups) > 0 {
+		p.res.RewroteTo = groups[len(groups)-1].end
+	}
 	p.res.SegmentsBefore = j
 	p.res.SegmentsAfter = len(groups)
 	l.mu.RLock()
@@ -630,6 +641,9 @@ func (w *segWriter) add(b records.Batch, ctl int16, horizon bool) error {
 	s.add(s.base, b.BaseOffset(), pos, len(b), b.MaxTimestamp(), &w.p.c)
 	s.size += int64(len(b))
 	s.txnSum.add(b, ctl)
+	if ctl == ctlAbort && b.NumRecords() > 0 { // not a marker emptied to keep producer state
+		w.p.res.AbortMarkers = append(w.p.res.AbortMarkers, b.BaseOffset())
+	}
 	if horizon && b.HasDeleteHorizon() {
 		if h := b.BaseTimestamp(); w.p.res.DeleteHorizon < 0 || h < w.p.res.DeleteHorizon {
 			w.p.res.DeleteHorizon = h

@@ -27,7 +27,11 @@ func (p *Partition) Clean(o plog.CleanOptions) (plog.CleanResult, error) {
 	if o.UpTo <= 0 || o.UpTo > bound {
 		o.UpTo = bound
 	}
-	return p.log.Clean(o)
+	res, err := p.log.Clean(o)
+	if err == nil && res.Cleaned {
+		p.pruneCleanedAborts(res.RewroteTo, res.AbortMarkers)
+	}
+	return res, err
 }
 
 // Dirtiness measures how much of the partition awaits compaction, for the

@@ -180,6 +180,30 @@ func (p *Partition) pruneAborted() {
 	x.mu.Unlock()
 }
 
+// pruneCleanedAborts drops the index entries below end, the end of what a
+// compaction pass rewrote, whose ABORT marker the pass did not keep
+// (markers, ascending): once the cleaner has removed a transaction's data
+// and then, past its delete horizon, its marker, nothing is left for
+// read_committed readers to skip. Without it the index of a compacted
+// topic would only grow.
+func (p *Partition) pruneCleanedAborts(end int64, markers []int64) {
+	x := &p.txns
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k, m := 0, 0
+	for _, a := range x.aborted {
+		for m < len(markers) && markers[m] < a.LastOffset {
+			m++
+		}
+		if a.LastOffset < end && (m == len(markers) || markers[m] != a.LastOffset) {
+			continue
+		}
+		x.aborted[k] = a
+		k++
+	}
+	x.aborted = x.aborted[:k]
+}
+
 // abortedSnapshot copies the index for a snapshot.
 func (p *Partition) abortedSnapshot() []AbortedTxn {
 	x := &p.txns

@@ -329,3 +329,81 @@ func TestSnapshotVersion1(t *testing.T) {
 		t.Fatalf("producer %+v", e)
 	}
 }
+
+// Compaction removes an aborted transaction's data, then (once no batch of
+// the transaction is left, not even the emptied one that keeps the
+// producer's state until the producer expires) gives its marker a delete
+// horizon, and removes the marker on a pass after it, as Kafka does. The
+// aborted index lists a transaction exactly while its marker is in the
+// log, so a compacted topic's index does not grow for ever.
+func TestCompactionPrunesAbortedIndex(t *testing.T) {
+	f := newFixture(t, plog.NewMemFS())
+	cfg := testConfig()
+	cfg.Compact = true
+	cfg.Log.SegmentBytes = 200 // about a batch per segment
+	f.p.SetConfig(cfg)
+	abort := func(pid int64) {
+		t.Helper()
+		f.mustAppend(txnBatch(pid, 0, 0, 2, f.now.UnixMilli()))
+		if _, err := f.marker(Marker{ProducerID: pid, ProducerEpoch: 0}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // so that the marker leaves the active segment
+			f.mustAppend(batch(-1, -1, -1, 1, f.now.UnixMilli()))
+		}
+	}
+	// markers lists the abort markers in the log, and entries the index,
+	// as producer id by marker offset.
+	markers := func() map[int64]int64 {
+		out := map[int64]int64{}
+		data, err := f.p.Read(nil, 0, 1<<20, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(data) > 0 {
+			b, rest, err := records.Next(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if commit, _, ok := ReadMarker(b); ok && b.IsControl() && !commit {
+				out[b.BaseOffset()] = b.ProducerID()
+			}
+			data = rest
+		}
+		return out
+	}
+	entries := func() map[int64]int64 {
+		out := map[int64]int64{}
+		for _, a := range f.p.AbortedTransactions(0, 1<<40) {
+			out[a.LastOffset] = a.ProducerID
+		}
+		return out
+	}
+	abort(7)
+	abort(8)
+	gone := false
+	for pass := 1; pass <= 8 && !gone; pass++ {
+		if pass == 2 {
+			abort(9)
+		}
+		res, err := f.p.Clean(plog.CleanOptions{Now: f.now, DeleteRetentionMs: 1000, ProducerExpirationMs: 1000})
+		if err != nil || !res.Cleaned {
+			t.Fatalf("pass %d: %+v, %v", pass, res, err)
+		}
+		m, e := markers(), entries()
+		if fmt.Sprint(m) != fmt.Sprint(e) {
+			t.Fatalf("pass %d: abort markers in the log %v, index %v", pass, m, e)
+		}
+		gone = true
+		for _, pid := range m {
+			gone = gone && pid != 7 && pid != 8
+		}
+		f.now = f.now.Add(2 * time.Second)
+	}
+	if !gone {
+		t.Fatalf("the markers of pids 7 and 8 are still in the log: %v", markers())
+	}
+	if e := entries(); len(e) != 1 {
+		t.Fatalf("index %v, want pid 9's transaction, whose marker is newer", e)
+	}
+}
