@@ -104,7 +104,7 @@ type Machine struct {
 	parts   []partState // per __consumer_offsets partition; nil until the topic exists
 	groups  map[string]*group
 	offsets map[string]map[tp]offsetValue // committed offsets by group
-	txns    map[int64]*pendingTxn         // pending transactional offsets by producer id
+	txns    map[txnKey]*pendingTxn        // pending transactional offsets by partition and producer
 	seq     int64                         // see nextSeq
 
 	timers    timers
@@ -140,7 +140,7 @@ func NewMachine(cfg Config, logger *slog.Logger) *Machine {
 	}
 	return &Machine{
 		cfg: cfg, logger: logger, img: cluster.Empty(),
-		groups: map[string]*group{}, offsets: map[string]map[tp]offsetValue{}, txns: map[int64]*pendingTxn{},
+		groups: map[string]*group{}, offsets: map[string]map[tp]offsetValue{}, txns: map[txnKey]*pendingTxn{},
 		pending: map[uint64]func(int16){},
 		NewUUID: randomUUID,
 	}

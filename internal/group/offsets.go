@@ -23,11 +23,20 @@ type offsetValue struct {
 	recordOffset    int64 // where the record sits in its partition; orders transactional commits
 }
 
-// pendingTxn is a producer's transactional offsets, invisible until the
-// transaction commits.
+// pendingTxn is a producer's transactional offsets in one
+// __consumer_offsets partition, invisible until the transaction's marker
+// in that partition commits them. A transaction that commits offsets of
+// groups in several partitions has one per partition, each completed by
+// its own marker, as Kafka completes them.
 type pendingTxn struct {
-	part    int32 // the __consumer_offsets partition the records went to
 	offsets map[string]map[tp]offsetValue
+}
+
+// txnKey names a pendingTxn: the partition its records went to and the
+// producer.
+type txnKey struct {
+	part int32
+	pid  int64
 }
 
 // nextSeq orders offset values by when they were written: above every
@@ -748,10 +757,11 @@ func (m *Machine) TxnOffsetCommit(now time.Time, id uint64, req *kmsg.TxnOffsetC
 }
 
 func (m *Machine) stageTxnOffset(part int32, pid int64, group string, t tp, o offsetValue) {
-	tx := m.txns[pid]
+	key := txnKey{part, pid}
+	tx := m.txns[key]
 	if tx == nil {
-		tx = &pendingTxn{part: part, offsets: map[string]map[tp]offsetValue{}}
-		m.txns[pid] = tx
+		tx = &pendingTxn{offsets: map[string]map[tp]offsetValue{}}
+		m.txns[key] = tx
 	}
 	gm := tx.offsets[group]
 	if gm == nil {
@@ -772,11 +782,12 @@ func (m *Machine) CompleteTxn(now time.Time, part int32, pid int64, commit bool)
 }
 
 func (m *Machine) completeTxn(part int32, pid int64, commit bool) {
-	tx := m.txns[pid]
-	if tx == nil || tx.part != part {
+	key := txnKey{part, pid}
+	tx := m.txns[key]
+	if tx == nil {
 		return
 	}
-	delete(m.txns, pid)
+	delete(m.txns, key)
 	if !commit {
 		return
 	}

@@ -7,6 +7,8 @@ package group
 //	# comment
 //	config key=value...           initial.delay=, min.session=, max.size=,
 //	                              cg.session=, cg.max.size=, retention=, ...
+//	offsets-partitions N          __consumer_offsets has N partitions (1 by
+//	                              default); only as the first command
 //	topic NAME PARTITIONS         create (or grow) a topic
 //	deltopic NAME                 delete a topic
 //	time +DURATION                advance the clock and run due timers
@@ -33,7 +35,8 @@ package group
 //	delete G,G as=R               DeleteGroups
 //	expire                        run an offsets expiration pass
 //	txncommit G as=R pid= offsets=t:0,1 at=N   TxnOffsetCommit
-//	txnend pid=N result=commit|abort           a transaction marker
+//	txnend pid=N result=commit|abort [part=P]  a transaction marker, in
+//	                              partition P or else in every partition
 //	expect R k=v...               the reply R has these fields (see fields)
 //	expect R pending              R has no reply yet
 //	save R field=VAR              remember a reply field as $VAR
@@ -46,9 +49,11 @@ package group
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,6 +83,7 @@ func TestScripts(t *testing.T) {
 
 type harness struct {
 	t       *testing.T
+	parts   int32 // __consumer_offsets partitions
 	cfg     Config
 	m       *Machine
 	now     time.Time
@@ -107,7 +113,7 @@ func newHarness(t *testing.T) *harness {
 	cfg.ConsumerSessionTimeout = 45 * time.Second
 	cfg.ConsumerHeartbeatInterval = 5 * time.Second
 	h := &harness{
-		t: t, cfg: cfg, now: time.UnixMilli(1_700_000_000_000),
+		t: t, parts: 1, cfg: cfg, now: time.UnixMilli(1_700_000_000_000),
 		img: cluster.Empty(), ids: map[string]uint64{}, replies: map[uint64]kmsg.Response{}, vars: map[string]string{},
 		log: map[int32][]logged{}, off: map[int32]int64{},
 	}
@@ -120,18 +126,20 @@ func (h *harness) boot(replay bool) {
 	h.m = NewMachine(h.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h.m.NewUUID = func() string { h.uuid++; return fmt.Sprintf("u%d", h.uuid) }
 	h.m.SetImage(h.img)
-	h.apply(h.m.SetOffsetsTopic(h.now, 1, replay))
+	h.apply(h.m.SetOffsetsTopic(h.now, h.parts, replay))
 	if replay {
-		for _, l := range h.log[0] {
-			if l.rec.Key == nil {
-				h.m.ReplayTxnMarker(0, l.pid, l.rec.Value != nil)
-				continue
+		for part := range h.parts {
+			for _, l := range h.log[part] {
+				if l.rec.Key == nil {
+					h.m.ReplayTxnMarker(part, l.pid, l.rec.Value != nil)
+					continue
+				}
+				if err := h.m.Replay(part, l.off, l.pid, l.rec); err != nil {
+					h.t.Fatalf("replay: %v", err)
+				}
 			}
-			if err := h.m.Replay(0, l.off, l.pid, l.rec); err != nil {
-				h.t.Fatalf("replay: %v", err)
-			}
+			h.apply(h.m.LoadDone(h.now, part))
 		}
-		h.apply(h.m.LoadDone(h.now, 0))
 	}
 }
 
@@ -257,10 +265,14 @@ func dumpState(m *Machine, live *Machine) string {
 			fmt.Fprintf(&b, "offset %s %s-%d=%d epoch=%d md=%q ts=%d exp=%d\n", gid, t.topic, t.partition, o.offset, o.leaderEpoch, o.metadata, o.commitTimestamp, o.expireTimestamp)
 		}
 	}
-	for _, pid := range slices.Sorted(keysOf(m.txns)) {
-		for _, gid := range slices.Sorted(keysOf(m.txns[pid].offsets)) {
-			for _, t := range sortedTPs(m.txns[pid].offsets[gid]) {
-				fmt.Fprintf(&b, "txn %d %s %s-%d=%d\n", pid, gid, t.topic, t.partition, m.txns[pid].offsets[gid][t].offset)
+	keys := slices.SortedFunc(maps.Keys(m.txns), func(a, b txnKey) int {
+		return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.part, b.part))
+	})
+	for _, k := range keys {
+		tx := m.txns[k]
+		for _, gid := range slices.Sorted(keysOf(tx.offsets)) {
+			for _, t := range sortedTPs(tx.offsets[gid]) {
+				fmt.Fprintf(&b, "txn %d %s %s-%d=%d\n", k.pid, gid, t.topic, t.partition, tx.offsets[gid][t].offset)
 			}
 		}
 	}
@@ -405,6 +417,12 @@ func (h *harness) exec(line string) {
 	words := strings.Fields(line)
 	cmd, rest := words[0], words[1:]
 	switch cmd {
+	case "offsets-partitions":
+		if h.nextID > 0 || len(h.log) > 0 {
+			h.fatalf("offsets-partitions must come first")
+		}
+		h.parts = int32(num(h, rest[0]))
+		h.boot(false)
 	case "config":
 		a := h.args(rest)
 		for k, v := range a {
@@ -485,9 +503,14 @@ func (h *harness) exec(line string) {
 		if commit {
 			v = []byte{1}
 		}
-		h.log[0] = append(h.log[0], logged{off: h.off[0], pid: pid, rec: Record{Value: v}})
-		h.off[0]++
-		h.apply(h.m.CompleteTxn(h.now, 0, pid, commit))
+		for part := range h.parts {
+			if p, ok := a["part"]; ok && num(h, p) != int64(part) {
+				continue
+			}
+			h.log[part] = append(h.log[part], logged{off: h.off[part], pid: pid, rec: Record{Value: v}})
+			h.off[part]++
+			h.apply(h.m.CompleteTxn(h.now, part, pid, commit))
+		}
 	case "expect":
 		h.expect(rest)
 	case "save":
