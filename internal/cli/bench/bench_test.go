@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 func TestHistogramBucketsCoverAndOrder(t *testing.T) {
@@ -375,5 +377,31 @@ func TestMachineBetween(t *testing.T) {
 	m := machineBetween(start, end, 2e9, broker, client)
 	if m.CPUSeconds != 4 || m.CPUSecondsPerGB != 2 || m.OtherCPUSecondsPerGB != 0.25 {
 		t.Fatalf("machine usage %+v, want 4 s, 2 s/GB, 0.25 s/GB other", m)
+	}
+}
+
+// More than one produce request in flight needs the idempotent producer
+// off: franz-go refuses it otherwise, and the run would fail only once
+// started.
+func TestMaxInflightNeedsNonIdempotent(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{nil, true},
+		{[]string{"--max-inflight", "5"}, false},
+		{[]string{"--max-inflight", "5", "--idempotent=false"}, true},
+		{[]string{"--max-inflight", "5", "--acks", "1"}, true}, // acks=1 turns idempotence off
+		{[]string{"--max-inflight", "0", "--idempotent=false"}, false},
+	} {
+		var o produceOptions
+		cmd := &cobra.Command{}
+		o.addFlags(cmd.Flags())
+		if err := cmd.Flags().Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.validate(cmd, false); (err == nil) != c.ok {
+			t.Errorf("%v: err %v, want ok=%v", c.args, err, c.ok)
+		}
 	}
 }

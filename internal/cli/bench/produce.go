@@ -31,6 +31,7 @@ type produceOptions struct {
 	payload     string
 	keys        int64
 	producers   int
+	maxInflight int
 	maxBuffered int
 	batchMax    int32
 	warmup      time.Duration
@@ -51,6 +52,7 @@ func (o *produceOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.payload, "payload", PayloadRandom, "value contents: random (incompressible), half-random (compresses to about half) or zeros")
 	f.Int64Var(&o.keys, "keys", 0, "give each record a random key from a keyspace of this many keys, partitioned by key hash (0: no keys, spread by franz-go's sticky partitioner)")
 	f.IntVar(&o.producers, "producers", 1, "producer clients, each with its own connections and sending goroutine")
+	f.IntVar(&o.maxInflight, "max-inflight", 1, "produce requests each producer client keeps in flight per broker (franz-go's MaxProduceRequestsInflightPerBroker; above 1 needs --idempotent=false, franz-go's rule; the Java client keeps up to 5)")
 	f.IntVar(&o.maxBuffered, "max-buffered", 50000, "records each producer client may hold unacknowledged (franz-go's MaxBufferedRecords)")
 	f.Int32Var(&o.batchMax, "batch-max-bytes", 1000012, "largest record batch the producer builds (franz-go's ProducerBatchMaxBytes)")
 	f.DurationVar(&o.warmup, "warmup", 0, "leave records intended for the first part of the run out of the latency figures")
@@ -77,6 +79,9 @@ func (o *produceOptions) validate(cmd *cobra.Command, e2e bool) error {
 	if o.producers < 1 {
 		return fmt.Errorf("--producers %d: want at least 1", o.producers)
 	}
+	if o.maxInflight < 1 {
+		return fmt.Errorf("--max-inflight %d: want at least 1", o.maxInflight)
+	}
 	if o.maxBuffered < 1 {
 		return fmt.Errorf("--max-buffered %d: want at least 1", o.maxBuffered)
 	}
@@ -96,6 +101,11 @@ func (o *produceOptions) validate(cmd *cobra.Command, e2e bool) error {
 		}
 		o.idempotent = false
 	}
+	if o.maxInflight > 1 && o.idempotent {
+		// franz-go keeps an idempotent producer's sequence numbers
+		// gapless with one request in flight, and refuses more.
+		return errors.New("--max-inflight above 1 needs --idempotent=false")
+	}
 	return nil
 }
 
@@ -111,7 +121,7 @@ func (o *produceOptions) clientOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(o.batchMax),
 	}
 	if !o.idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite())
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(o.maxInflight))
 	}
 	return opts
 }
@@ -120,7 +130,7 @@ func (o *produceOptions) settings(partitions int32) Settings {
 	s := Settings{
 		Topic: o.topic, Partitions: partitions, RecordSize: o.recordSize, Acks: o.acks,
 		Idempotent: o.idempotent, Linger: o.linger.String(), Compression: o.compression,
-		Payload: o.payload, Keys: o.keys, Rate: o.rate, Producers: o.producers,
+		Payload: o.payload, Keys: o.keys, Rate: o.rate, Producers: o.producers, MaxInflight: o.maxInflight,
 		Count: o.count,
 	}
 	if o.duration > 0 {

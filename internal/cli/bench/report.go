@@ -59,6 +59,7 @@ type Settings struct {
 	Keys        int64   `json:"keys,omitempty"`
 	Rate        int64   `json:"rate,omitempty"`
 	Producers   int     `json:"producers,omitempty"`
+	MaxInflight int     `json:"max_inflight,omitempty"`
 	Warmup      string  `json:"warmup,omitempty"`
 	Count       int64   `json:"count,omitempty"`
 	Duration    string  `json:"duration,omitempty"`
@@ -133,7 +134,7 @@ func (r *Result) writeText(w io.Writer) error {
 	if r.Mode != "consume" {
 		kv = append(kv,
 			"records", fmt.Sprintf("%d bytes, acks=%s, idempotent=%v, linger=%s, compression=%s, payload=%s", s.RecordSize, s.Acks, s.Idempotent, s.Linger, s.Compression, s.Payload),
-			"producers", s.Producers)
+			"producers", fmt.Sprintf("%d, %d request(s) in flight per broker each", s.Producers, max(s.MaxInflight, 1)))
 		if s.Keys > 0 {
 			kv = append(kv, "keys", fmt.Sprintf("random from %d", s.Keys))
 		}
