@@ -1,6 +1,7 @@
 // Package coordlog is what the group and transaction coordinators share
 // about the internal topic they keep their state in (__consumer_offsets,
-// __transaction_state): completing their appends in log order (Queues),
+// __transaction_state): running their state machine with one lock around
+// every event (Driver), completing their appends in log order (Queues),
 // and replaying a partition when they load it (Replay).
 package coordlog
 

@@ -1,11 +1,9 @@
 package group
 
-// The driver: the Machine's clock, timers, appends and waiting requests.
-// Every event (a request, a timer, a durable append, a metadata change)
-// takes mu, goes to the Machine, and the Output is carried out before mu is
-// released, so that records reach each partition in the Machine's order.
-// Waiting for an append to be durable happens off the lock, on one
-// goroutine per partition, so completions come back in offset order.
+// The Coordinator runs the Machine on a coordlog.Driver (one lock around
+// every event, timers, appends completed in log order) and adds what is
+// particular to groups: __consumer_offsets, its loading, and how requests
+// wait.
 
 import (
 	"errors"
@@ -55,20 +53,11 @@ type Options struct {
 
 // Coordinator runs the Machine for a broker.
 type Coordinator struct {
-	opts Options
-	log  *slog.Logger
-
-	mu       sync.Mutex
-	m        *Machine
-	waiters  map[uint64]chan kmsg.Response
-	nextID   uint64
-	acks     *coordlog.Queues
-	stopped  bool
+	opts     Options
+	log      *slog.Logger
+	m        *Machine // used under d's lock only
+	d        *coordlog.Driver[*Machine, Output, kmsg.Response]
 	createMu sync.Mutex
-
-	kick chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 // Start starts the coordinator. When __consumer_offsets exists its
@@ -87,22 +76,21 @@ func Start(opts Options) (*Coordinator, error) {
 	if opts.Partitions <= 0 {
 		opts.Partitions = 50
 	}
-	c := &Coordinator{
-		opts: opts, log: opts.Logger.With("component", "group-coordinator"),
-		waiters: map[uint64]chan kmsg.Response{},
-		kick:    make(chan struct{}, 1), stop: make(chan struct{}),
-	}
-	c.acks = coordlog.New(c.stop, &c.wg, c.appended, c.poke)
+	c := &Coordinator{opts: opts, log: opts.Logger.With("component", "group-coordinator")}
 	c.m = NewMachine(opts.Config, c.log)
 	img := opts.Host.Image()
 	c.m.SetImage(img)
+	c.d = coordlog.NewDriver[*Machine, Output, kmsg.Response](c.m, opts.Now, coordlog.Hooks[*Machine, Output]{
+		Execute:   c.execute,
+		Appended:  (*Machine).Appended,
+		ErrorCode: opts.ErrorCode,
+		Tick:      (*Machine).Tick,
+		Next:      (*Machine).NextDeadline,
+	})
 	if t := img.Topics[OffsetsTopic]; t != nil {
-		c.m.SetOffsetsTopic(c.now(), t.Partitions, true)
-		c.wg.Add(1)
-		go c.load(t.Partitions)
+		c.d.Locked(func(m *Machine, _ bool) { m.SetOffsetsTopic(c.now(), t.Partitions, true) })
+		c.d.Go(func() { c.load(t.Partitions) })
 	}
-	c.wg.Add(1)
-	go c.timerLoop()
 	return c, nil
 }
 
@@ -111,16 +99,7 @@ func (c *Coordinator) now() time.Time { return c.opts.Now() }
 // Close stops the coordinator: waiting requests are answered with
 // NOT_COORDINATOR and background work ends.
 func (c *Coordinator) Close() error {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return nil
-	}
-	c.stopped = true
-	close(c.stop)
-	c.execute(c.m.Shutdown(c.now()))
-	c.mu.Unlock()
-	c.wg.Wait()
+	c.d.Close((*Machine).Shutdown)
 	return nil
 }
 
@@ -130,63 +109,20 @@ func (c *Coordinator) Close() error {
 // reading: the client left, or the server is shutting down) closes first;
 // a parked JoinGroup must not hold a shutdown for a whole rebalance.
 func (c *Coordinator) Do(fn func(m *Machine, now time.Time, id uint64) Output, gone <-chan struct{}) func() kmsg.Response {
-	ch := make(chan kmsg.Response, 1)
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return func() kmsg.Response { return nil }
-	}
-	c.nextID++
-	id := c.nextID
-	c.waiters[id] = ch
-	c.execute(fn(c.m, c.now(), id))
-	c.mu.Unlock()
-	c.poke()
+	_, ch := c.d.Start(fn)
 	return func() kmsg.Response {
-		select {
-		case r := <-ch:
-			return r
-		default:
-		}
-		select {
-		case r := <-ch:
-			return r
-		case <-gone:
-		case <-c.stop:
-		}
-		select {
-		case r := <-ch:
-			return r
-		default:
-			return nil
-		}
+		r, _ := c.d.Wait(ch, gone)
+		return r
 	}
 }
 
 // Event runs fn (a timer-free, reply-free event) through the Machine.
-func (c *Coordinator) Event(fn func(m *Machine, now time.Time) Output) {
-	c.mu.Lock()
-	if !c.stopped {
-		c.execute(fn(c.m, c.now()))
-	}
-	c.mu.Unlock()
-	c.poke()
-}
+func (c *Coordinator) Event(fn func(m *Machine, now time.Time) Output) { c.d.Event(fn) }
 
-func (c *Coordinator) poke() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// execute carries out an Output; c.mu is held.
+// execute carries out an Output; the driver's lock is held.
 func (c *Coordinator) execute(out Output) {
 	for _, r := range out.Replies {
-		if ch := c.waiters[r.ID]; ch != nil {
-			ch <- r.Response
-			delete(c.waiters, r.ID)
-		}
+		c.d.Reply(r.ID, r.Response)
 	}
 	for _, a := range out.Appends {
 		c.append(a)
@@ -211,7 +147,7 @@ func (c *Coordinator) append(a Append) {
 		fail(c.opts.ErrorCode(err))
 		return
 	}
-	c.acks.Add(a.Partition, a.Token, ack)
+	c.d.Appending(a.Partition, a.Token, ack)
 }
 
 // buildBatch encodes an Append as one uncompressed batch.
@@ -229,70 +165,17 @@ func buildBatch(a Append, now time.Time) ([]byte, error) {
 	return b.AppendTo(nil)
 }
 
-// appended reports to the state machine that an append completed; the
-// ack queues call it in each partition's append order.
-func (c *Coordinator) appended(token uint64, err error) {
-	var code int16
-	if err != nil {
-		code = c.opts.ErrorCode(err)
-	}
-	c.mu.Lock()
-	if !c.stopped {
-		c.execute(c.m.Appended(c.now(), token, code))
-	}
-	c.mu.Unlock()
-}
-
-func (c *Coordinator) timerLoop() {
-	defer c.wg.Done()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		c.mu.Lock()
-		next, ok := c.m.NextDeadline()
-		c.mu.Unlock()
-		wait := time.Hour
-		if ok {
-			wait = max(next.Sub(c.now()), 0)
-		}
-		t.Reset(wait)
-		select {
-		case <-c.stop:
-			return
-		case <-c.kick:
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
-		case <-t.C:
-			c.mu.Lock()
-			if !c.stopped {
-				c.execute(c.m.Tick(c.now()))
-			}
-			c.mu.Unlock()
-		}
-	}
-}
-
 // load replays every partition of __consumer_offsets.
 func (c *Coordinator) load(n int32) {
-	defer c.wg.Done()
 	start := time.Now()
 	for p := int32(0); p < n; p++ {
 		if err := c.loadPartition(p); err != nil {
 			c.log.Error("loading __consumer_offsets failed; its groups stay unavailable", "partition", p, "err", err)
 			continue
 		}
-		c.mu.Lock()
-		if !c.stopped {
-			c.execute(c.m.LoadDone(c.now(), p))
-		}
-		c.mu.Unlock()
-		c.poke()
+		c.d.Event(func(m *Machine, now time.Time) Output { return m.LoadDone(now, p) })
 		select {
-		case <-c.stop:
+		case <-c.d.Stop():
 			return
 		default:
 		}
@@ -306,7 +189,7 @@ func (c *Coordinator) loadPartition(p int32) error {
 		return nil
 	}
 	var scratch []byte
-	return coordlog.Replay(part, c.stop, ErrNotCoordinator, func(b records.Batch, from int64) (err error) {
+	return coordlog.Replay(part, c.d.Stop(), ErrNotCoordinator, func(b records.Batch, from int64) (err error) {
 		scratch, err = c.replayBatch(p, b, from, scratch)
 		return err
 	})
@@ -321,31 +204,31 @@ func (c *Coordinator) replayBatch(p int32, b records.Batch, from int64, scratch 
 	if b.IsTransactional() {
 		pid = b.ProducerID()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var rec records.Record
-	for it.Next(&rec) {
-		off := b.BaseOffset() + int64(rec.OffsetDelta)
-		if off < from {
-			continue
-		}
-		if b.IsControl() {
-			// Control record key: int16 version, int16 type (0 abort,
-			// 1 commit).
-			if len(rec.Key) >= 4 && b.IsTransactional() {
-				typ := int16(rec.Key[2])<<8 | int16(rec.Key[3])
-				c.m.ReplayTxnMarker(p, b.ProducerID(), typ == 1)
+	c.d.Locked(func(m *Machine, _ bool) {
+		var rec records.Record
+		for it.Next(&rec) {
+			off := b.BaseOffset() + int64(rec.OffsetDelta)
+			if off < from {
+				continue
 			}
-			continue
+			if b.IsControl() {
+				// Control record key: int16 version, int16 type (0
+				// abort, 1 commit).
+				if len(rec.Key) >= 4 && b.IsTransactional() {
+					typ := int16(rec.Key[2])<<8 | int16(rec.Key[3])
+					m.ReplayTxnMarker(p, b.ProducerID(), typ == 1)
+				}
+				continue
+			}
+			var value []byte
+			if rec.Value != nil {
+				value = append([]byte{}, rec.Value...)
+			}
+			if err := m.Replay(p, off, pid, Record{Key: append([]byte{}, rec.Key...), Value: value}); err != nil {
+				c.log.Warn("skipping a __consumer_offsets record that cannot be read", "partition", p, "offset", off, "err", err)
+			}
 		}
-		var value []byte
-		if rec.Value != nil {
-			value = append([]byte{}, rec.Value...)
-		}
-		if err := c.m.Replay(p, off, pid, Record{Key: append([]byte{}, rec.Key...), Value: value}); err != nil {
-			c.log.Warn("skipping a __consumer_offsets record that cannot be read", "partition", p, "offset", off, "err", err)
-		}
-	}
+	})
 	if err := it.Err(); err != nil {
 		return scratch, fmt.Errorf("batch at %d: %w", b.BaseOffset(), err)
 	}
@@ -355,9 +238,8 @@ func (c *Coordinator) replayBatch(p int32, b records.Batch, from int64, scratch 
 // EnsureTopic creates __consumer_offsets on first use, as Kafka does when
 // the first FindCoordinator for a group arrives.
 func (c *Coordinator) EnsureTopic() error {
-	c.mu.Lock()
-	have, stopped := c.m.Partitions() > 0, c.stopped
-	c.mu.Unlock()
+	var have, stopped bool
+	c.d.Locked(func(m *Machine, s bool) { have, stopped = m.Partitions() > 0, s })
 	if stopped {
 		return ErrNotCoordinator
 	}
@@ -393,12 +275,13 @@ func (c *Coordinator) OnMetadata(_, img *cluster.Image) {
 // PartitionFor is the __consumer_offsets partition of a group, -1 before
 // the topic exists.
 func (c *Coordinator) PartitionFor(groupID string) int32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m.Partitions() == 0 {
-		return -1
-	}
-	return PartitionFor(groupID, c.m.Partitions())
+	part := int32(-1)
+	c.d.Locked(func(m *Machine, _ bool) {
+		if n := m.Partitions(); n > 0 {
+			part = PartitionFor(groupID, n)
+		}
+	})
+	return part
 }
 
 // CompleteTxn tells the coordinator that the transaction coordinator wrote

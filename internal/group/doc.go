@@ -15,15 +15,16 @@
 // testdata/*.txt) drive time by hand. Timers are a heap inside the machine;
 // the driver asks NextDeadline and calls Tick.
 //
-// Coordinator is the driver: one mutex around the Machine, a timer
-// goroutine, a goroutine per __consumer_offsets partition that waits for
-// appends to become durable (in offset order) and reports them with
-// Appended, and a loader. A request's reply that depends on records (a
-// commit, the leader's SyncGroup, a group change) is only released by
-// Appended, so nothing is acknowledged before it is durable. Lock order:
-// Coordinator.mu, then a partition's locks (Partition.Append is called with
-// mu held so that records reach the log in the Machine's order); partitions
-// never call back into the coordinator.
+// Coordinator runs the Machine on a coordlog.Driver: one mutex around the
+// Machine, a timer goroutine, a goroutine per __consumer_offsets partition
+// that waits for appends to become durable (in offset order) and reports
+// them with Appended; it adds the loader. A request's reply that depends
+// on records (a commit, the leader's SyncGroup, a group change) is only
+// released by Appended, so nothing is acknowledged before it is durable.
+// Lock order: the driver's mutex, then a partition's locks
+// (Partition.Append is called with it held so that records reach the log
+// in the Machine's order); partitions never call back into the
+// coordinator.
 //
 // # State in __consumer_offsets
 //

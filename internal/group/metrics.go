@@ -24,9 +24,8 @@ type CommittedOffset struct {
 // mutex is held just long enough to copy, so a metrics scrape never waits
 // on I/O. The slice is the caller's.
 func (c *Coordinator) CommittedOffsets() []CommittedOffset {
-	c.mu.Lock()
-	out := c.m.CommittedOffsets(nil)
-	c.mu.Unlock()
+	var out []CommittedOffset
+	c.d.Locked(func(m *Machine, _ bool) { out = m.CommittedOffsets(nil) })
 	slices.SortFunc(out, func(a, b CommittedOffset) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})

@@ -1,15 +1,10 @@
 package txn
 
-// The driver: the Machine's clock, timers, appends, markers and waiting
-// requests. Every event takes mu, goes to the Machine, and its Output is
-// carried out before mu is released, so records reach __transaction_state
-// in the Machine's order. Waiting for durability happens off the lock: one
-// goroutine per __transaction_state partition reports appends in offset
-// order, and one goroutine per marker job writes and waits for markers.
-//
-// Lock order: Coordinator.mu, then a partition's locks (appends to
-// __transaction_state are made with mu held). Markers are written without
-// mu. Partitions never call back into the coordinator.
+// The Coordinator runs the Machine on a coordlog.Driver (one lock around
+// every event, timers, appends completed in log order; its lock comes
+// before a partition's) and adds what is particular to transactions:
+// __transaction_state, its loading, and the markers, which one goroutine
+// per marker job writes and waits for, without the lock.
 
 import (
 	"errors"
@@ -66,20 +61,11 @@ type Options struct {
 
 // Coordinator runs the Machine for a broker.
 type Coordinator struct {
-	opts Options
-	log  *slog.Logger
-
-	mu       sync.Mutex
-	m        *Machine
-	waiters  map[uint64]chan Reply
-	nextID   uint64
-	acks     *coordlog.Queues
-	stopped  bool
+	opts     Options
+	log      *slog.Logger
+	m        *Machine // used under d's lock only
+	d        *coordlog.Driver[*Machine, Output, Reply]
 	createMu sync.Mutex
-
-	kick chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 // Start starts the coordinator. When __transaction_state exists its
@@ -112,25 +98,25 @@ func Start(opts Options) (*Coordinator, error) {
 		cfg.IDExpiration = 7 * 24 * time.Hour
 	}
 	opts.Config = cfg
-	c := &Coordinator{
-		opts: opts, log: opts.Logger.With("component", "txn-coordinator"),
-		waiters: map[uint64]chan Reply{},
-		kick:    make(chan struct{}, 1), stop: make(chan struct{}),
-	}
-	c.acks = coordlog.New(c.stop, &c.wg, c.appended, c.poke)
+	c := &Coordinator{opts: opts, log: opts.Logger.With("component", "txn-coordinator")}
 	c.m = NewMachine(cfg, c.log)
 	c.m.NewProducerID = opts.Host.NextProducerID
 	c.m.Exists = func(topic string, p int32) bool {
 		t := opts.Host.Image().Topics[topic]
 		return t != nil && p >= 0 && p < t.Partitions
 	}
+	c.d = coordlog.NewDriver[*Machine, Output, Reply](c.m, opts.Now, coordlog.Hooks[*Machine, Output]{
+		Execute:   c.execute,
+		Appended:  (*Machine).Appended,
+		ErrorCode: opts.ErrorCode,
+		Tick:      (*Machine).Tick,
+		Next:      func(m *Machine) (time.Time, bool) { return m.NextDeadline(), true },
+		MinWait:   time.Millisecond,
+	})
 	if t := opts.Host.Image().Topics[StateTopic]; t != nil {
-		c.m.SetTopic(c.now(), t.Partitions, true)
-		c.wg.Add(1)
-		go c.load(t.Partitions)
+		c.d.Locked(func(m *Machine, _ bool) { m.SetTopic(c.now(), t.Partitions, true) })
+		c.d.Go(func() { c.load(t.Partitions) })
 	}
-	c.wg.Add(1)
-	go c.timerLoop()
 	return c, nil
 }
 
@@ -140,16 +126,7 @@ func (c *Coordinator) now() time.Time { return c.opts.Now() }
 // answers NOT_COORDINATOR) and background work ends. The state is in
 // __transaction_state; the next start resumes unfinished markers.
 func (c *Coordinator) Close() error {
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return nil
-	}
-	c.stopped = true
-	close(c.stop)
-	c.execute(c.m.Shutdown(c.now()))
-	c.mu.Unlock()
-	c.wg.Wait()
+	c.d.Close((*Machine).Shutdown)
 	return nil
 }
 
@@ -157,49 +134,16 @@ func (c *Coordinator) Close() error {
 // request's id. The returned function waits for the reply; ok is false if
 // the coordinator stopped first.
 func (c *Coordinator) Do(fn func(m *Machine, now time.Time, id uint64) Output) func() (Reply, bool) {
-	_, ch := c.start(fn)
-	return func() (Reply, bool) { return c.wait(ch) }
-}
-
-func (c *Coordinator) start(fn func(m *Machine, now time.Time, id uint64) Output) (uint64, chan Reply) {
-	ch := make(chan Reply, 1)
-	c.mu.Lock()
-	if c.stopped {
-		c.mu.Unlock()
-		return 0, nil
-	}
-	c.nextID++
-	id := c.nextID
-	c.waiters[id] = ch
-	c.execute(fn(c.m, c.now(), id))
-	c.mu.Unlock()
-	c.poke()
-	return id, ch
-}
-
-func (c *Coordinator) wait(ch chan Reply) (Reply, bool) {
-	if ch == nil {
-		return Reply{}, false
-	}
-	select {
-	case r := <-ch:
-		return r, true
-	case <-c.stop:
-		select {
-		case r := <-ch:
-			return r, true
-		default:
-			return Reply{}, false
-		}
-	}
+	_, ch := c.d.Start(fn)
+	return func() (Reply, bool) { return c.d.Wait(ch, nil) }
 }
 
 // Admit asks whether a transactional write may go ahead (see
 // Machine.Admit). On code 0 the caller must call release once the write
 // reached the log or failed.
 func (c *Coordinator) Admit(w Write) (release func(), code int16) {
-	id, ch := c.start(func(m *Machine, now time.Time, id uint64) Output { return m.Admit(now, id, w) })
-	r, ok := c.wait(ch)
+	id, ch := c.d.Start(func(m *Machine, now time.Time, id uint64) Output { return m.Admit(now, id, w) })
+	r, ok := c.d.Wait(ch, nil)
 	if !ok {
 		return func() {}, kerr.NotCoordinator.Code
 	}
@@ -215,36 +159,18 @@ func (c *Coordinator) Admit(w Write) (release func(), code int16) {
 }
 
 // Event runs fn (an event without a reply) through the Machine.
-func (c *Coordinator) Event(fn func(m *Machine, now time.Time) Output) {
-	c.mu.Lock()
-	if !c.stopped {
-		c.execute(fn(c.m, c.now()))
-	}
-	c.mu.Unlock()
-	c.poke()
-}
+func (c *Coordinator) Event(fn func(m *Machine, now time.Time) Output) { c.d.Event(fn) }
 
-func (c *Coordinator) poke() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// execute carries out an Output; c.mu is held.
+// execute carries out an Output; the driver's lock is held.
 func (c *Coordinator) execute(out Output) {
 	for _, r := range out.Replies {
-		if ch := c.waiters[r.ID]; ch != nil {
-			ch <- r
-			delete(c.waiters, r.ID)
-		}
+		c.d.Reply(r.ID, r)
 	}
 	for _, a := range out.Appends {
 		c.append(a)
 	}
 	for _, mk := range out.Markers {
-		c.wg.Add(1)
-		go c.writeMarkers(mk)
+		c.d.Go(func() { c.writeMarkers(mk) })
 	}
 }
 
@@ -273,21 +199,7 @@ func (c *Coordinator) append(a Append) {
 		fail(c.opts.ErrorCode(err))
 		return
 	}
-	c.acks.Add(a.Partition, a.Token, ack)
-}
-
-// appended reports to the state machine that an append completed; the
-// ack queues call it in each partition's append order.
-func (c *Coordinator) appended(token uint64, err error) {
-	var code int16
-	if err != nil {
-		code = c.opts.ErrorCode(err)
-	}
-	c.mu.Lock()
-	if !c.stopped {
-		c.execute(c.m.Appended(c.now(), token, code))
-	}
-	c.mu.Unlock()
+	c.d.Appending(a.Partition, a.Token, ack)
 }
 
 // markerBackoff spaces retries of a marker that could not be written.
@@ -297,7 +209,6 @@ const markerBackoff = 100 * time.Millisecond
 // retrying until each is durable, and reports them written. A partition
 // that no longer exists needs no marker.
 func (c *Coordinator) writeMarkers(mk Markers) {
-	defer c.wg.Done()
 	type pending struct {
 		tp  TP
 		ack *partition.Ack
@@ -335,7 +246,7 @@ func (c *Coordinator) writeMarkers(mk Markers) {
 		for _, w := range waiting {
 			select {
 			case <-w.ack.Done():
-			case <-c.stop:
+			case <-c.d.Stop():
 				return
 			}
 			if err := w.ack.Err(); err != nil {
@@ -350,7 +261,7 @@ func (c *Coordinator) writeMarkers(mk Markers) {
 		if len(left) > 0 {
 			t := time.NewTimer(markerBackoff)
 			select {
-			case <-c.stop:
+			case <-c.d.Stop():
 				t.Stop()
 				return
 			case <-t.C:
@@ -360,38 +271,8 @@ func (c *Coordinator) writeMarkers(mk Markers) {
 	c.Event(func(m *Machine, now time.Time) Output { return m.MarkersWritten(now, mk.Token) })
 }
 
-func (c *Coordinator) timerLoop() {
-	defer c.wg.Done()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		c.mu.Lock()
-		next := c.m.NextDeadline()
-		c.mu.Unlock()
-		t.Reset(max(next.Sub(c.now()), time.Millisecond))
-		select {
-		case <-c.stop:
-			return
-		case <-c.kick:
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
-		case <-t.C:
-			c.mu.Lock()
-			if !c.stopped {
-				c.execute(c.m.Tick(c.now()))
-			}
-			c.mu.Unlock()
-		}
-	}
-}
-
 // load replays every partition of __transaction_state.
 func (c *Coordinator) load(n int32) {
-	defer c.wg.Done()
 	start := time.Now()
 	for p := int32(0); p < n; p++ {
 		if err := c.loadPartition(p); err != nil {
@@ -402,14 +283,9 @@ func (c *Coordinator) load(n int32) {
 		if part := c.opts.Host.PartitionByName(StateTopic, p); part != nil {
 			epoch = part.LeaderEpoch()
 		}
-		c.mu.Lock()
-		if !c.stopped {
-			c.execute(c.m.LoadDone(c.now(), p, epoch))
-		}
-		c.mu.Unlock()
-		c.poke()
+		c.d.Event(func(m *Machine, now time.Time) Output { return m.LoadDone(now, p, epoch) })
 		select {
-		case <-c.stop:
+		case <-c.d.Stop():
 			return
 		default:
 		}
@@ -422,7 +298,7 @@ func (c *Coordinator) loadPartition(p int32) error {
 	if part == nil {
 		return nil
 	}
-	return coordlog.Replay(part, c.stop, ErrStopped, c.replayBatch)
+	return coordlog.Replay(part, c.d.Stop(), ErrStopped, c.replayBatch)
 }
 
 func (c *Coordinator) replayBatch(b records.Batch, from int64) error {
@@ -433,21 +309,21 @@ func (c *Coordinator) replayBatch(b records.Batch, from int64) error {
 	if err != nil {
 		return fmt.Errorf("batch at %d: %w", b.BaseOffset(), err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var rec records.Record
-	for it.Next(&rec) {
-		if b.BaseOffset()+int64(rec.OffsetDelta) < from {
-			continue
+	c.d.Locked(func(m *Machine, _ bool) {
+		var rec records.Record
+		for it.Next(&rec) {
+			if b.BaseOffset()+int64(rec.OffsetDelta) < from {
+				continue
+			}
+			var value []byte
+			if rec.Value != nil {
+				value = append([]byte{}, rec.Value...)
+			}
+			if err := m.Replay(append([]byte{}, rec.Key...), value); err != nil {
+				c.log.Warn("skipping a __transaction_state record that cannot be read", "offset", b.BaseOffset()+int64(rec.OffsetDelta), "err", err)
+			}
 		}
-		var value []byte
-		if rec.Value != nil {
-			value = append([]byte{}, rec.Value...)
-		}
-		if err := c.m.Replay(append([]byte{}, rec.Key...), value); err != nil {
-			c.log.Warn("skipping a __transaction_state record that cannot be read", "offset", b.BaseOffset()+int64(rec.OffsetDelta), "err", err)
-		}
-	}
+	})
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("batch at %d: %w", b.BaseOffset(), err)
 	}
@@ -457,9 +333,8 @@ func (c *Coordinator) replayBatch(b records.Batch, from int64) error {
 // EnsureTopic creates __transaction_state on first use, as Kafka does when
 // the first FindCoordinator for a transactional id arrives.
 func (c *Coordinator) EnsureTopic() error {
-	c.mu.Lock()
-	have, stopped := c.m.Partitions() > 0, c.stopped
-	c.mu.Unlock()
+	var have, stopped bool
+	c.d.Locked(func(m *Machine, s bool) { have, stopped = m.Partitions() > 0, s })
 	if stopped {
 		return ErrStopped
 	}
