@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
 )
 
 var codecs = []Codec{CodecNone, CodecGzip, CodecSnappy, CodecLZ4, CodecZstd}
@@ -367,6 +368,38 @@ func TestDecompressLimit(t *testing.T) {
 	}
 	if _, err := Decompress(nil, Codec(6), nil, 10); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown codec: %v", err)
+	}
+}
+
+// A zstd frame whose header declares a window over 64 MiB is refused: the
+// decoder allocates the declared window whole, so the cap bounds what one
+// batch can make the broker allocate. Kafka (libzstd's default limit)
+// accepts up to 128 MiB, which only streaming compressors at the ultra
+// levels declare; docs/compatibility.md lists the difference.
+func TestZstdWindowCap(t *testing.T) {
+	data := bytes.Repeat([]byte("compressible "), 200000) // over one block, so the frame is streamed
+	for _, c := range []struct {
+		window int
+		ok     bool
+	}{{8 << 20, true}, {64 << 20, true}, {128 << 20, false}} {
+		var buf bytes.Buffer
+		zw, err := zstd.NewWriter(&buf, zstd.WithWindowSize(c.window), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(data)
+		zw.Close()
+		var h zstd.Header
+		if err := h.Decode(buf.Bytes()); err != nil || h.WindowSize != uint64(c.window) {
+			t.Fatalf("frame header: window %d, %v; want %d declared", h.WindowSize, err, c.window)
+		}
+		got, err := Decompress(nil, CodecZstd, buf.Bytes(), len(data))
+		if c.ok && (err != nil || !bytes.Equal(got, data)) {
+			t.Fatalf("window %d MiB: %v", c.window>>20, err)
+		}
+		if !c.ok && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("window %d MiB: %v, want ErrCorrupt", c.window>>20, err)
+		}
 	}
 }
 
