@@ -261,7 +261,21 @@ func (b *Broker) partitionConfig(t *cluster.Topic) partition.Config {
 		MinInsyncReplicas: tc.MinInsyncReplicas,
 		Recompress:        tc.CompressionType != "producer",
 		Codec:             codecOf(tc.CompressionType),
+		Level:             levelOf(tc),
 	}
+}
+
+// levelOf is the compression level of the topic's codec.
+func levelOf(tc config.Topic) int {
+	switch tc.CompressionType {
+	case "gzip":
+		return tc.CompressionGzipLevel
+	case "lz4":
+		return tc.CompressionLz4Level
+	case "zstd":
+		return tc.CompressionZstdLevel
+	}
+	return 0
 }
 
 // codecOf maps a compression.type value to the codec batches are stored

@@ -37,9 +37,11 @@ type Config struct {
 	WriteCaching         bool  // acknowledge and expose data before it is synced
 	MinInsyncReplicas    int   // min.insync.replicas: acks=all fails when fewer replicas are in sync
 	// Recompress is set when compression.type names a codec rather than
-	// "producer": batches in another codec are recompressed with Codec.
+	// "producer": batches in another codec are recompressed with Codec at
+	// Level (compression.<codec>.level; see records.CompressLevel).
 	Recompress bool
 	Codec      records.Codec
+	Level      int
 }
 
 // Options open a partition.
@@ -237,7 +239,7 @@ func (p *Partition) Append(batch records.Batch, acks int16) (AppendResult, *Ack,
 	if cfg.Recompress && batch.Codec() != cfg.Codec {
 		// The topic names its codec (compression.type): the stored batch
 		// must use it, as in Kafka. Only such topics pay for it.
-		out, _, err := records.Recompress(nil, nil, batch, cfg.Codec, max(cfg.MaxMessageBytes*16, 16<<20))
+		out, _, err := records.Recompress(nil, nil, batch, cfg.Codec, cfg.Level, max(cfg.MaxMessageBytes*16, 16<<20))
 		if err != nil {
 			return res, nil, fmt.Errorf("%w: recompressing: %v", ErrCorrupt, err)
 		}

@@ -161,11 +161,11 @@ func (b *Builder) AppendTo(dst []byte) ([]byte, error) {
 }
 
 // Recompress appends to dst a copy of b whose records section is
-// compressed with c instead (the topic's compression.type differs from the
-// producer's), keeping every header field; the CRC is recomputed. Records
-// decompress into scratch, bounded by max bytes. It returns dst and the
-// grown scratch.
-func Recompress(dst, scratch []byte, b Batch, c Codec, max int) ([]byte, []byte, error) {
+// compressed with c at level (see CompressLevel) instead (the topic's
+// compression.type differs from the producer's), keeping every header
+// field; the CRC is recomputed. Records decompress into scratch, bounded
+// by max bytes. It returns dst and the grown scratch.
+func Recompress(dst, scratch []byte, b Batch, c Codec, level, max int) ([]byte, []byte, error) {
 	raw := b.RecordsSection()
 	if b.Codec() != CodecNone {
 		var err error
@@ -177,7 +177,7 @@ func Recompress(dst, scratch []byte, b Batch, c Codec, max int) ([]byte, []byte,
 	start := len(dst)
 	dst = append(dst, b[:HeaderSize]...)
 	var err error
-	if dst, err = Compress(dst, c, raw); err != nil {
+	if dst, err = CompressLevel(dst, c, raw, level); err != nil {
 		return dst[:start], scratch, err
 	}
 	out := Batch(dst[start:])

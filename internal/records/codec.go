@@ -27,8 +27,12 @@ var (
 	gzipReaders = sync.Pool{}
 	zstdReaders = sync.Pool{}
 	lz4Readers  = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	zstdEncoder *zstd.Encoder
-	zstdOnce    sync.Once
+	// zstdEncoders holds one encoder per klauspost level, made on first
+	// use: EncodeAll may be called concurrently on one encoder.
+	zstdEncoders [zstd.SpeedBestCompression + 1]struct {
+		once sync.Once
+		enc  *zstd.Encoder
+	}
 )
 
 // Decompress appends the decompressed form of src (a records section
@@ -170,15 +174,33 @@ func grow(b []byte, n int) []byte {
 	return nb
 }
 
-// Compress appends src compressed with c to dst. Snappy is written as a raw
-// block, which every client reads.
+var lz4Levels = []lz4.CompressionLevel{lz4.Level1, lz4.Level2, lz4.Level3, lz4.Level4, lz4.Level5, lz4.Level6, lz4.Level7, lz4.Level8, lz4.Level9}
+
+// Compress appends src compressed with c, at the codec's default level, to
+// dst. Snappy is written as a raw block, which every client reads.
 func Compress(dst []byte, c Codec, src []byte) ([]byte, error) {
+	return CompressLevel(dst, c, src, 0)
+}
+
+// CompressLevel is Compress at a level, with Kafka's meaning per codec
+// (compression.gzip.level 1-9, compression.lz4.level 1-17,
+// compression.zstd.level up to 22); 0, or gzip's -1, is the codec's
+// default. lz4 levels above 9 compress as 9, the highest this lz4 package
+// has; zstd levels map to the encoder's four speeds as its
+// EncoderLevelFromZstd says.
+func CompressLevel(dst []byte, c Codec, src []byte, level int) ([]byte, error) {
 	switch c {
 	case CodecNone:
 		return append(dst, src...), nil
 	case CodecGzip:
 		var buf bytes.Buffer
-		w := gzip.NewWriter(&buf)
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		w, err := gzip.NewWriterLevel(&buf, level)
+		if err != nil {
+			return dst, err
+		}
 		if _, err := w.Write(src); err != nil {
 			return dst, err
 		}
@@ -191,6 +213,11 @@ func Compress(dst []byte, c Codec, src []byte) ([]byte, error) {
 	case CodecLZ4:
 		var buf bytes.Buffer
 		w := lz4.NewWriter(&buf)
+		if level > 0 {
+			if err := w.Apply(lz4.CompressionLevelOption(lz4Levels[min(level, len(lz4Levels))-1])); err != nil {
+				return dst, err
+			}
+		}
 		if _, err := w.Write(src); err != nil {
 			return dst, err
 		}
@@ -199,10 +226,15 @@ func Compress(dst []byte, c Codec, src []byte) ([]byte, error) {
 		}
 		return append(dst, buf.Bytes()...), nil
 	case CodecZstd:
-		zstdOnce.Do(func() {
-			zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		speed := zstd.SpeedDefault
+		if level != 0 {
+			speed = zstd.EncoderLevelFromZstd(level)
+		}
+		e := &zstdEncoders[speed]
+		e.once.Do(func() {
+			e.enc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(speed))
 		})
-		return zstdEncoder.EncodeAll(src, dst), nil
+		return e.enc.EncodeAll(src, dst), nil
 	}
 	return dst, fmt.Errorf("records: unknown codec %d", c)
 }

@@ -403,6 +403,42 @@ func TestZstdWindowCap(t *testing.T) {
 	}
 }
 
+// CompressLevel honours Kafka's levels: every level decodes back, and the
+// lowest compresses less than the highest, which is what an operator who
+// sets compression.<codec>.level expects.
+func TestCompressLevel(t *testing.T) {
+	// Text with some variety, so that levels make a difference.
+	var data []byte
+	for i := range 20000 {
+		data = fmt.Appendf(data, "record %d of topic orders, customer %d, amount %d.%02d\n", i, i*7919%1000, i*31%997, i%100)
+	}
+	for _, c := range []struct {
+		codec    Codec
+		low, max int
+		levels   []int
+	}{
+		{CodecGzip, 1, 9, []int{-1, 0, 1, 5, 9}},
+		{CodecLZ4, 1, 17, []int{0, 1, 9, 10, 17}},
+		{CodecZstd, -5, 22, []int{-5, 0, 1, 3, 6, 10, 22}},
+	} {
+		for _, level := range c.levels {
+			comp, err := CompressLevel(nil, c.codec, data, level)
+			if err != nil {
+				t.Fatalf("%s level %d: %v", c.codec, level, err)
+			}
+			got, err := Decompress(nil, c.codec, comp, len(data))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s level %d: round trip: %v", c.codec, level, err)
+			}
+		}
+		low, _ := CompressLevel(nil, c.codec, data, c.low)
+		high, _ := CompressLevel(nil, c.codec, data, c.max)
+		if len(low) <= len(high) {
+			t.Errorf("%s: level %d gave %d bytes, level %d %d; want the higher level smaller", c.codec, c.low, len(low), c.max, len(high))
+		}
+	}
+}
+
 func TestCodecString(t *testing.T) {
 	for _, c := range append(codecs, 7) {
 		if c.String() == "" {
