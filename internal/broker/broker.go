@@ -244,6 +244,7 @@ func (b *Broker) partitionConfig(t *cluster.Topic) partition.Config {
 		Log: plog.Config{
 			SegmentBytes:       tc.SegmentBytes,
 			SegmentMs:          tc.SegmentMs,
+			SegmentJitterMs:    tc.SegmentJitterMs,
 			IndexIntervalBytes: int(tc.IndexIntervalBytes),
 			SegmentIndexBytes:  int(tc.SegmentIndexBytes),
 			RetentionMs:        tc.RetentionMs,

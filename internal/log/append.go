@@ -144,10 +144,20 @@ func (l *Log) shouldRoll(s *segment, c *Config, n, last, maxTs int64) bool {
 			s.firstTs, s.firstKnown = -1, true
 		}
 	}
+	span := c.SegmentMs - l.rollJitter(c)
 	if s.firstTs >= 0 && maxTs >= 0 {
-		return maxTs-s.firstTs > c.SegmentMs
+		return maxTs-s.firstTs > span
 	}
-	return l.now().Sub(s.created).Milliseconds() > c.SegmentMs
+	return l.now().Sub(s.created).Milliseconds() > span
+}
+
+// rollJitter is how much earlier than segment.ms this log rolls: its own
+// fraction of segment.jitter.ms, bounded by segment.ms as in Kafka.
+func (l *Log) rollJitter(c *Config) int64 {
+	if c.SegmentJitterMs <= 0 {
+		return 0
+	}
+	return int64(l.jitter * float64(min(c.SegmentJitterMs, c.SegmentMs)))
 }
 
 // roll starts a new, empty active segment at the log end offset. Caller

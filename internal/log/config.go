@@ -15,6 +15,11 @@ type Config struct {
 	// minus the segment's first), falling back to the clock when batches
 	// carry no timestamp, so replicas roll at the same offsets.
 	SegmentMs int64
+	// SegmentJitterMs (segment.jitter.ms): each log rolls by time this
+	// much earlier at most, by an amount fixed per log (random, below
+	// SegmentMs too), so that partitions created together do not all roll
+	// at once.
+	SegmentJitterMs int64
 	// IndexIntervalBytes (index.interval.bytes): bytes of batches between
 	// two sparse index entries.
 	IndexIntervalBytes int

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type Log struct {
 	foreign []string // files of the owner, left alone
 	now     func() time.Time
 	cfg     atomic.Pointer[Config]
+	jitter  float64 // in [0, 1): this log's share of segment.jitter.ms
 
 	// Lock order (a goroutine holding one may take those below it, never
 	// those above):
@@ -148,7 +150,7 @@ func Open(opts Options) (*Log, error) {
 		return nil, errors.New("log: no directory")
 	}
 	l := &Log{fs: opts.FS, dir: opts.Dir, logger: opts.Logger, now: opts.Now, rpLow: -1, foreign: opts.Foreign,
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), jitter: rand.Float64()}
 	l.lastRP.Store(-1)
 	l.firstDirty.Store(-1)
 	l.pendingTrunc.Store(-1)

@@ -118,6 +118,39 @@ func TestRollByTime(t *testing.T) {
 	}
 }
 
+// segment.jitter.ms makes a log roll earlier by its own fraction of the
+// jitter, never by more than segment.ms.
+func TestRollByTimeJitter(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		jitterMs        int64
+		share           float64
+		rollsAt, stayAt int64 // timestamp spans that roll, and that do not
+	}{
+		{"no jitter", 0, 0.5, 1001, 1000},
+		{"half of a 400 ms jitter", 400, 0.5, 801, 800},
+		{"jitter above segment.ms is bounded by it", 5000, 0.25, 751, 750},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, span := range []int64{tc.rollsAt, tc.stayAt} {
+				c := smallConfig()
+				c.SegmentBytes = 1 << 20
+				c.SegmentMs = 1000
+				c.SegmentJitterMs = tc.jitterMs
+				l := openLog(t, NewMemFS(), c)
+				l.jitter = tc.share
+				mustAppend(t, l, makeBatch(t, batchSpec{records: 1, ts: 1000}))
+				mustAppend(t, l, makeBatch(t, batchSpec{records: 1, ts: 1000 + span}))
+				rolled := len(l.Segments()) == 2
+				if rolled != (span == tc.rollsAt) {
+					t.Errorf("span %d ms: rolled %v", span, rolled)
+				}
+				l.Close()
+			}
+		})
+	}
+}
+
 func TestRollWhenIndexFull(t *testing.T) {
 	c := smallConfig()
 	c.SegmentBytes = 1 << 20
