@@ -198,9 +198,9 @@ var table = []Key{
 	{Name: SegmentMs, Type: TypeLong, Default: "604800000", rule: atLeast(1), Topic: true,
 		BrokerSynonyms: []BrokerSynonym{{LogRollMs, 1}, {LogRollHours, msPerHour}},
 		Doc:            "Roll the active segment when its first record is this old, so that time retention and compaction can reach it."},
-	{Name: UncleanLeaderElectionEnable, Type: TypeBoolean, Default: "false", Topic: true, Broker: true,
+	{Name: UncleanLeaderElectionEnable, Type: TypeBoolean, Default: "false", Topic: true, Broker: true, Ignored: true,
 		BrokerSynonyms: syn(UncleanLeaderElectionEnable),
-		Doc:            "Allow a replica outside the ISR to become leader when no in-sync replica is left, losing acknowledged records."},
+		Doc:            "Allow a replica outside the ISR to become leader when no in-sync replica is left, losing acknowledged records. Plexus runs as one node for now: there is no other replica to elect."},
 	{Name: WriteCaching, Type: TypeBoolean, Default: "false", Topic: true, Broker: true, PlexusOnly: true,
 		BrokerSynonyms: syn(WriteCaching),
 		Doc: "false: an acks=all produce is acknowledged only after its batch is fsynced (group commit) and the high watermark covers only fsynced data. " +
