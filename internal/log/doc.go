@@ -21,7 +21,10 @@
 //
 // A new log writes only its first .log until it has something to record:
 // its indexes and checkpoints appear at the first roll or Close, and until
-// then their absence says what they would (offset 0, no epochs).
+// then their absence says what they would (offset 0, no epochs). The other
+// way round, Close rewrites no checkpoint, and no marker, whose content on
+// disk is already what it would write: a log that took no change since it
+// opened cleanly closes without writing a file.
 //
 // A segment is named after its base offset, zero padded to 20 digits. Its
 // .log is a plain concatenation of v2 batches (see internal/records):

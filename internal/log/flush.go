@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -209,13 +210,19 @@ func (l *Log) writeCheckpoints() error {
 	es := slices.Clone(l.epochs.es)
 	rp := l.durable
 	l.mu.RUnlock()
-	if err := writeAtomic(l.fs, l.dir, epochCheckpointFile, encodeEpochs(es)); err != nil {
-		return err
+	// What is on disk already is not written again.
+	if b := encodeEpochs(es); l.epochsOnDisk == nil || !bytes.Equal(b, l.epochsOnDisk) {
+		if err := writeAtomic(l.fs, l.dir, epochCheckpointFile, b); err != nil {
+			return err // the old file, and epochsOnDisk, still hold
+		}
+		l.epochsOnDisk = b
 	}
-	if err := writeAtomic(l.fs, l.dir, recoveryCheckpointFile, encodeOffset(rp)); err != nil {
-		return err
+	if rp != l.lastRP.Load() {
+		if err := writeAtomic(l.fs, l.dir, recoveryCheckpointFile, encodeOffset(rp)); err != nil {
+			return err // the old file, and lastRP, still hold
+		}
+		l.lastRP.Store(rp)
 	}
-	l.lastRP.Store(rp)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,8 +100,9 @@ type Log struct {
 	truncGen atomic.Uint64
 
 	// Owned by the appender (appendMu).
-	markerPresent bool // the clean-shutdown marker is still on disk
-	needTrunc     bool // the active file may hold bytes past its size (a truncate failed)
+	markerPresent bool   // the clean-shutdown marker is still on disk
+	markerOnDisk  []byte // its content then, so that Close need not rewrite it
+	needTrunc     bool   // the active file may hold bytes past its size (a truncate failed)
 
 	// Written with appendMu and mu held, so readable under either.
 	active *segment // the last segment, where appends go
@@ -118,6 +120,10 @@ type Log struct {
 	ckptMu sync.Mutex
 	lastRP atomic.Int64
 	rpLow  int64
+	// epochsOnDisk is the epoch checkpoint's content on disk (nil:
+	// unknown), under ckptMu: an unchanged cache is not rewritten, so
+	// stopping a broker whose partitions took no writes writes nothing.
+	epochsOnDisk []byte
 
 	// pendingTrunc is the offset a failed flush could not truncate the log
 	// to (-1: none): until a flush manages it, appends are refused so that
@@ -346,7 +352,10 @@ func (l *Log) closeFlush() error {
 	l.mu.RLock()
 	m := cleanMarker{end: l.end, activeBase: active.base, activeSize: active.size}
 	l.mu.RUnlock()
-	return writeAtomic(l.fs, l.dir, cleanShutdownFile, m.encode())
+	if b := m.encode(); !l.markerPresent || !bytes.Equal(b, l.markerOnDisk) {
+		return writeAtomic(l.fs, l.dir, cleanShutdownFile, b)
+	}
+	return nil // the marker Open found still describes the log
 }
 
 // Delete closes the log without flushing it and removes its directory.
@@ -393,7 +402,7 @@ func (l *Log) removeMarker() error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
 	}
-	l.markerPresent = false
+	l.markerPresent, l.markerOnDisk = false, nil
 	return nil
 }
 

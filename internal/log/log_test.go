@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -820,4 +821,42 @@ func TestConcurrentTruncate(t *testing.T) {
 	}
 	wg.Wait()
 	readAll(t, l, 0)
+}
+
+// Closing a log that took no change since it opened cleanly writes
+// nothing: its checkpoints and clean-shutdown marker on disk already say
+// what Close would write. A broker of many idle partitions then stops
+// without rewriting three files per partition.
+func TestCloseUnchangedWritesNothing(t *testing.T) {
+	mem := NewMemFS()
+	fsys := NewFaultFS(mem)
+	c := smallConfig()
+	l := openLog(t, fsys, c)
+	appendN(t, l, 5, batchSpec{records: 2, ts: 1})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Any file written now fails the close.
+	l = openLog(t, fsys, c)
+	fsys.Inject(Fault{Ops: OpRename | OpWrite, Err: syscall.EIO})
+	if err := l.Close(); err != nil {
+		t.Fatalf("close of an unchanged log wrote a file: %v", err)
+	}
+	fsys.Clear()
+
+	// The marker left in place still opens the log cleanly, whole.
+	l = openLog(t, fsys, c)
+	if !l.markerPresent {
+		t.Fatal("the clean-shutdown marker is gone")
+	}
+	if got := readAll(t, l, 0); len(got) != 5 {
+		t.Fatalf("%d batches after the reopen, want 5", len(got))
+	}
+	// One append later, Close writes again (and the same fault fails it).
+	mustAppend(t, l, makeBatch(t, batchSpec{records: 1, ts: 2}))
+	fsys.Inject(Fault{Ops: OpRename | OpWrite, Err: syscall.EIO})
+	if err := l.Close(); err == nil {
+		t.Fatal("close after an append wrote nothing")
+	}
 }

@@ -78,11 +78,13 @@ func (l *Log) load() error {
 	rp := l.readOffsetCheckpoint(recoveryCheckpointFile)
 	l.firstDirty.Store(l.readOffsetCheckpoint(cleanerCheckpointFile))
 	var epochs []epochEntry
-	var epochsErr error
+	var epochsErr, epochsBytes = error(nil), []byte(nil)
 	if b, err := readFile(l.fs, join(l.dir, epochCheckpointFile), checkpointLimit); err != nil {
 		epochsErr = err
 	} else if epochs, err = decodeEpochs(b); err != nil {
 		epochsErr = err
+	} else {
+		epochsBytes = b
 	}
 
 	// A new log: no segment and no checkpoint on disk. Its one empty
@@ -225,7 +227,14 @@ func (l *Log) load() error {
 	l.checkInvariants()
 	if !dirty {
 		l.markerPresent = markerErr == nil
+		if l.markerPresent {
+			l.markerOnDisk = marker.encode()
+		}
 		l.lastRP.Store(l.end)
+		if rp != l.end {
+			l.lastRP.Store(-1) // the file says otherwise: rewrite it
+		}
+		l.epochsOnDisk = epochsBytes
 		return nil
 	}
 	if markerErr == nil || !isNotExist(markerErr) {
