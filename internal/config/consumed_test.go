@@ -44,6 +44,77 @@ func TestTopicKeysAreRead(t *testing.T) {
 	}
 }
 
+// TestBrokerKeysAreRead is the same guard for broker settings, which code
+// reads by name (cfg.Long("log.retention.check.interval.ms")) or through
+// the name's constant: every broker key that is not marked Ignored must be
+// named outside internal/config or in this package's cross-key checks
+// (broker.go), or supply a topic key's default (which TestTopicKeysAreRead
+// covers), or be another key's default.
+func TestBrokerKeysAreRead(t *testing.T) {
+	selectors, literals := namesOutside(t, "..", "config")
+	for n := range identsIn(t, "broker.go") {
+		selectors[n] = true
+	}
+	consts := constNames(t, "names.go")
+	fed := map[string]bool{} // keys that are a topic key's synonym or a default source
+	for i := range table {
+		for _, s := range table[i].BrokerSynonyms {
+			fed[s.Name] = true
+		}
+		if table[i].DefaultFrom != "" {
+			fed[table[i].DefaultFrom] = true
+		}
+	}
+	for i := range table {
+		k := &table[i]
+		if !k.Broker || k.Topic || k.Ignored || fed[k.Name] {
+			continue
+		}
+		if !literals[k.Name] && !selectors[consts[k.Name]] {
+			t.Errorf("broker key %s is named nowhere outside internal/config: wire it, or mark it Ignored", k.Name)
+		}
+	}
+}
+
+// identsIn returns the identifiers used in file.
+func identsIn(t *testing.T, file string) map[string]bool {
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok {
+			out[id.Name] = true
+		}
+		return true
+	})
+	return out
+}
+
+// constNames maps each key name to the name of its constant in file.
+func constNames(t *testing.T, file string) map[string]string {
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok {
+			for i, id := range vs.Names {
+				if i < len(vs.Values) {
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						v, _ := strconv.Unquote(lit.Value)
+						out[v] = id.Name
+					}
+				}
+			}
+		}
+		return true
+	})
+	return out
+}
+
 // changedFields finds a valid value of k other than its default and
 // returns the Topic fields it changes; nil when there is none.
 func changedFields(b *Broker, def Topic, k *Key) []string {
@@ -90,7 +161,15 @@ func candidates(k *Key) []string {
 // selectorsOutside returns the names used after a dot in the non-test Go
 // files under root, except in the directory named skip.
 func selectorsOutside(t *testing.T, root, skip string) map[string]bool {
-	names := map[string]bool{}
+	sel, _ := namesOutside(t, root, skip)
+	return sel
+}
+
+// namesOutside returns the names used after a dot, and the string
+// literals, in the non-test Go files under root, except in the directory
+// named skip.
+func namesOutside(t *testing.T, root, skip string) (selectors, literals map[string]bool) {
+	selectors, literals = map[string]bool{}, map[string]bool{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -107,8 +186,15 @@ func selectorsOutside(t *testing.T, root, skip string) map[string]bool {
 			return err
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			if s, ok := n.(*ast.SelectorExpr); ok {
-				names[s.Sel.Name] = true
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				selectors[n.Sel.Name] = true
+			case *ast.BasicLit:
+				if n.Kind == token.STRING {
+					if v, err := strconv.Unquote(n.Value); err == nil {
+						literals[v] = true
+					}
+				}
 			}
 			return true
 		})
@@ -117,5 +203,5 @@ func selectorsOutside(t *testing.T, root, skip string) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return names
+	return selectors, literals
 }
