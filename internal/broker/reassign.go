@@ -48,8 +48,8 @@ func handleElectLeaders(b *Broker, r *server.Request) kmsg.Response {
 		for _, p := range t.Partitions {
 			rp := kmsg.NewElectLeadersResponseTopicPartition()
 			rp.Partition = p
-			if err := partitionExists(img, t.Topic, p); err != nil {
-				rp.ErrorCode, rp.ErrorMessage = kerr.UnknownTopicOrPartition.Code, err
+			if msg := unknownPartition(img, t.Topic, p); msg != nil {
+				rp.ErrorCode, rp.ErrorMessage = kerr.UnknownTopicOrPartition.Code, msg
 			} else {
 				rp.ErrorCode = kerr.ElectionNotNeeded.Code
 			}
@@ -82,8 +82,8 @@ func handleAlterPartitionAssignments(b *Broker, r *server.Request) kmsg.Response
 // a cancel with nothing to cancel, a replica set this cluster cannot have,
 // or (the current one) done.
 func (b *Broker) checkAssignment(img *cluster.Image, topic string, part int32, replicas []int32) (int16, *string) {
-	if err := partitionExists(img, topic, part); err != nil {
-		return kerr.UnknownTopicOrPartition.Code, err
+	if msg := unknownPartition(img, topic, part); msg != nil {
+		return kerr.UnknownTopicOrPartition.Code, msg
 	}
 	msg := func(format string, args ...any) *string {
 		s := fmt.Sprintf(format, args...)
@@ -113,7 +113,7 @@ func handleListPartitionReassignments(b *Broker, r *server.Request) kmsg.Respons
 
 // partitionExists returns nil, or Kafka's message for an unknown topic or
 // partition.
-func partitionExists(img *cluster.Image, topic string, part int32) *string {
+func unknownPartition(img *cluster.Image, topic string, part int32) *string {
 	t := img.Topics[topic]
 	if t == nil || part < 0 || part >= t.Partitions {
 		s := fmt.Sprintf("no such partition as %s-%d", topic, part)

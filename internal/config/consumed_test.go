@@ -25,7 +25,7 @@ func TestTopicKeysAreRead(t *testing.T) {
 	}
 	// Through the same path as the overrides below (no override applies).
 	def := b.Topic(map[string]string{"not.a.key": "1"})
-	read := selectorsOutside(t, "..", "config")
+	read, _ := namesOutside(t, "..", "config")
 	for i := range table {
 		k := &table[i]
 		if !k.Topic || k.Ignored {
@@ -156,13 +156,6 @@ func candidates(k *Key) []string {
 		}
 	}
 	return out
-}
-
-// selectorsOutside returns the names used after a dot in the non-test Go
-// files under root, except in the directory named skip.
-func selectorsOutside(t *testing.T, root, skip string) map[string]bool {
-	sel, _ := namesOutside(t, root, skip)
-	return sel
 }
 
 // namesOutside returns the names used after a dot, and the string

@@ -211,7 +211,7 @@ func (l *Log) writeCheckpoints() error {
 	rp := l.durable
 	l.mu.RUnlock()
 	// What is on disk already is not written again.
-	if b := encodeEpochs(es); l.epochsOnDisk == nil || !bytes.Equal(b, l.epochsOnDisk) {
+	if b := encodeEpochs(es); !bytes.Equal(b, l.epochsOnDisk) {
 		if err := writeAtomic(l.fs, l.dir, epochCheckpointFile, b); err != nil {
 			return err // the old file, and epochsOnDisk, still hold
 		}

@@ -100,9 +100,8 @@ type Log struct {
 	truncGen atomic.Uint64
 
 	// Owned by the appender (appendMu).
-	markerPresent bool   // the clean-shutdown marker is still on disk
-	markerOnDisk  []byte // its content then, so that Close need not rewrite it
-	needTrunc     bool   // the active file may hold bytes past its size (a truncate failed)
+	marker    []byte // the clean-shutdown marker still on disk (nil: none), so that Close need not rewrite it
+	needTrunc bool   // the active file may hold bytes past its size (a truncate failed)
 
 	// Written with appendMu and mu held, so readable under either.
 	active *segment // the last segment, where appends go
@@ -352,7 +351,7 @@ func (l *Log) closeFlush() error {
 	l.mu.RLock()
 	m := cleanMarker{end: l.end, activeBase: active.base, activeSize: active.size}
 	l.mu.RUnlock()
-	if b := m.encode(); !l.markerPresent || !bytes.Equal(b, l.markerOnDisk) {
+	if b := m.encode(); !bytes.Equal(b, l.marker) {
 		return writeAtomic(l.fs, l.dir, cleanShutdownFile, b)
 	}
 	return nil // the marker Open found still describes the log
@@ -393,7 +392,7 @@ func (l *Log) stopCleaning() {
 // to the log, so that a crash after it is recovered as unclean. Caller
 // holds appendMu.
 func (l *Log) removeMarker() error {
-	if !l.markerPresent {
+	if l.marker == nil {
 		return nil
 	}
 	if err := l.fs.Remove(join(l.dir, cleanShutdownFile)); err != nil && !isNotExist(err) {
@@ -402,7 +401,7 @@ func (l *Log) removeMarker() error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("log: remove clean-shutdown marker: %w", err)
 	}
-	l.markerPresent, l.markerOnDisk = false, nil
+	l.marker = nil
 	return nil
 }
 

@@ -847,7 +847,7 @@ func TestCloseUnchangedWritesNothing(t *testing.T) {
 
 	// The marker left in place still opens the log cleanly, whole.
 	l = openLog(t, fsys, c)
-	if !l.markerPresent {
+	if l.marker == nil {
 		t.Fatal("the clean-shutdown marker is gone")
 	}
 	if got := readAll(t, l, 0); len(got) != 5 {

@@ -226,9 +226,8 @@ func (l *Log) load() error {
 	l.durable = l.end
 	l.checkInvariants()
 	if !dirty {
-		l.markerPresent = markerErr == nil
-		if l.markerPresent {
-			l.markerOnDisk = marker.encode()
+		if markerErr == nil {
+			l.marker = marker.encode()
 		}
 		l.lastRP.Store(l.end)
 		if rp != l.end {
