@@ -52,7 +52,7 @@ func (o *produceOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.payload, "payload", PayloadRandom, "value contents: random (incompressible), half-random (compresses to about half) or zeros")
 	f.Int64Var(&o.keys, "keys", 0, "give each record a random key from a keyspace of this many keys, partitioned by key hash (0: no keys, spread by franz-go's sticky partitioner)")
 	f.IntVar(&o.producers, "producers", 1, "producer clients, each with its own connections and sending goroutine")
-	f.IntVar(&o.maxInflight, "max-inflight", 1, "produce requests each producer client keeps in flight per broker (franz-go's MaxProduceRequestsInflightPerBroker; above 1 needs --idempotent=false, franz-go's rule; the Java client keeps up to 5)")
+	f.IntVar(&o.maxInflight, "max-inflight", 1, "with --idempotent=false: produce requests each producer client keeps in flight per broker (franz-go's MaxProduceRequestsInflightPerBroker). An idempotent producer keeps up to 5 once the broker has answered Produce v4 or later, and franz-go refuses the option with it")
 	f.IntVar(&o.maxBuffered, "max-buffered", 50000, "records each producer client may hold unacknowledged (franz-go's MaxBufferedRecords)")
 	f.Int32Var(&o.batchMax, "batch-max-bytes", 1000012, "largest record batch the producer builds (franz-go's ProducerBatchMaxBytes)")
 	f.DurationVar(&o.warmup, "warmup", 0, "leave records intended for the first part of the run out of the latency figures")
@@ -102,8 +102,8 @@ func (o *produceOptions) validate(cmd *cobra.Command, e2e bool) error {
 		o.idempotent = false
 	}
 	if o.maxInflight > 1 && o.idempotent {
-		// franz-go keeps an idempotent producer's sequence numbers
-		// gapless with one request in flight, and refuses more.
+		// franz-go sets an idempotent producer's limit itself (1 until
+		// the first answer, then 5) and refuses the option.
 		return errors.New("--max-inflight above 1 needs --idempotent=false")
 	}
 	return nil
