@@ -380,9 +380,9 @@ func TestMachineBetween(t *testing.T) {
 	}
 }
 
-// More than one produce request in flight needs the idempotent producer
-// off: franz-go refuses it otherwise, and the run would fail only once
-// started.
+// --max-inflight above 1 needs the idempotent producer off: franz-go sets
+// an idempotent producer's limit itself and refuses the option, and the
+// run would fail only once started.
 func TestMaxInflightNeedsNonIdempotent(t *testing.T) {
 	for _, c := range []struct {
 		args []string
