@@ -2,6 +2,8 @@ package log
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -54,7 +56,45 @@ func syncfsFile(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func (osFS) canSyncFS() bool { return true }
+// canSyncFS is true only where syncfs reports every failure a per-file
+// fdatasync would: writeback errors on any file since Linux 5.8 (a
+// per-super-block error sequence), and errors from the file system's own
+// sync, such as a failed ext4 journal commit, since 5.17 (before, the VFS
+// dropped them). On an older kernel a sync round could report success
+// for batches whose data or size never reached the disk, so partitions
+// are synced one by one there.
+func (osFS) canSyncFS() bool { return syncfsReportsErrors() }
+
+var syncfsReportsErrors = sync.OnceValue(func() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 17)
+})
+
+// kernelAtLeast reports whether a kernel release string ("6.8.0-49-generic",
+// "5.17.0-rc1") names version major.minor or later; an unreadable one
+// counts as older.
+func kernelAtLeast(release string, major, minor int) bool {
+	fields := strings.SplitN(release, ".", 3)
+	if len(fields) < 2 {
+		return false
+	}
+	maj, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return false
+	}
+	end := strings.IndexFunc(fields[1], func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(fields[1])
+	}
+	mnr, err := strconv.Atoi(fields[1][:end])
+	if err != nil {
+		return false
+	}
+	return maj > major || maj == major && mnr >= minor
+}
 
 func (osFS) SyncFS(dir string) error {
 	f, err := syncfsFile(dir)
