@@ -138,6 +138,9 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.flusher = partition.NewFlusher(max(4, runtime.GOMAXPROCS(0)*2), b.fs, opts.DataDir)
+	if runtime.GOOS == "linux" && !plog.SupportsSyncFS(b.fs) {
+		b.logger.Info("syncing partitions one by one: syncfs reports every write error only from Linux 5.17, so a flush round cannot cover them all with one sync")
+	}
 	b.sessions = newFetchSessions(b.cfg.Int("max.incremental.fetch.session.cache.slots"))
 	b.pids = newProducerIDs(b)
 	if err := b.openAll(img); err != nil {
