@@ -304,6 +304,9 @@ func codecOf(compressionType string) records.Codec {
 func (b *Broker) openPartition(t *cluster.Topic, idx int32, cfg partition.Config, deferSyncs bool) (*partition.Partition, error) {
 	dir := b.partitionDir(t.Name, idx)
 	fsys := b.fs
+	// The data directory's SyncFS does not reach a partition directory
+	// on another file system.
+	deferSyncs = deferSyncs && b.flusher.Covers(b.fs, dir)
 	if deferSyncs {
 		d := plog.NewDeferredFS(b.fs)
 		defer d.Defer()()

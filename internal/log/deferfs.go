@@ -50,6 +50,13 @@ func (d *DeferredFS) SyncDir(name string) error {
 
 func (d *DeferredFS) canSyncFS() bool { return SupportsSyncFS(d.FS) }
 
+func (d *DeferredFS) fileSystemID(name string) (uint64, error) {
+	if id, ok := d.FS.(fileSystemIdentifier); ok {
+		return id.fileSystemID(name)
+	}
+	return 0, nil
+}
+
 // SyncFS always syncs: it is what ends a phase.
 func (d *DeferredFS) SyncFS(dir string) error {
 	s, ok := d.FS.(FileSystemSyncer)

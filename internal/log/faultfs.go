@@ -235,6 +235,13 @@ func (f *faultFile) Truncate(size int64) error {
 	return f.File.Truncate(size)
 }
 
+func (f *FaultFS) fileSystemID(name string) (uint64, error) {
+	if id, ok := f.inner.(fileSystemIdentifier); ok {
+		return id.fileSystemID(name)
+	}
+	return 0, nil
+}
+
 func (f *FaultFS) canSyncFS() bool {
 	s, ok := f.inner.(FileSystemSyncer)
 	return ok && s.canSyncFS()

@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,6 +117,39 @@ type FileSystemSyncer interface {
 func SupportsSyncFS(fsys FS) bool {
 	s, ok := fsys.(FileSystemSyncer)
 	return ok && s.canSyncFS()
+}
+
+// fileSystemIdentifier is an FS that can tell which file system holds a
+// path (Linux: the device of stat), for SameFileSystem.
+type fileSystemIdentifier interface {
+	fileSystemID(name string) (uint64, error)
+}
+
+// SameFileSystem reports whether dir is on the file system holding root,
+// so that SyncFS(root) makes what is written under dir durable. A dir that
+// does not exist yet is judged by the nearest directory above it that
+// does, where it would be created. It is false when either cannot be
+// examined, and true for an FS that is a single file system.
+func SameFileSystem(fsys FS, root, dir string) bool {
+	id, ok := fsys.(fileSystemIdentifier)
+	if !ok {
+		return true
+	}
+	a, err := id.fileSystemID(root)
+	if err != nil {
+		return false
+	}
+	for {
+		b, err := id.fileSystemID(dir)
+		if err == nil {
+			return a == b
+		}
+		up := filepath.Dir(dir)
+		if !errors.Is(err, fs.ErrNotExist) || up == dir {
+			return false
+		}
+		dir = up
+	}
 }
 
 // errUnsupportedSyncFS: the FS cannot sync a whole file system.

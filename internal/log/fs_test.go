@@ -245,3 +245,65 @@ func TestDeferredFS(t *testing.T) {
 		t.Fatalf("sync after the phase: %q", got)
 	}
 }
+
+// A directory mounted in a MemFS is a file system of its own: a SyncFS of
+// the one above does not make its files durable, a SyncFS of its own does,
+// and SameFileSystem tells them apart, judging paths that do not exist yet
+// by where they would be created.
+func TestMemFSMount(t *testing.T) {
+	mem := NewMemFS()
+	for _, d := range []string{"/data/a", "/data/b"} {
+		if err := mem.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mem.Mount("/data/b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dir  string
+		same bool
+	}{
+		{"/data", true}, {"/data/a", true}, {"/data/new", true},
+		{"/data/b", false}, {"/data/b/new", false}, {"/data/b/x/y", false},
+	} {
+		if got := SameFileSystem(mem, "/data", c.dir); got != c.same {
+			t.Errorf("SameFileSystem(/data, %s) = %v, want %v", c.dir, got, c.same)
+		}
+	}
+	if !SameFileSystem(NewDeferredFS(mem), "/data/b", "/data/b/new") || SameFileSystem(NewFaultFS(mem), "/data", "/data/b") {
+		t.Error("DeferredFS and FaultFS do not pass the file system through")
+	}
+	write := func(name string) {
+		f, err := mem.OpenFile(name, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	write("/data/a/f")
+	write("/data/b/f")
+	if err := mem.SyncFS("/data"); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(m *MemFS, name string) bool {
+		_, err := m.Stat(name)
+		return err == nil
+	}
+	crashed := mem.CrashClone()
+	if !exists(crashed, "/data/a/f") || exists(crashed, "/data/b/f") {
+		t.Fatalf("after SyncFS(/data): a/f %v, b/f %v; want only a/f durable", exists(crashed, "/data/a/f"), exists(crashed, "/data/b/f"))
+	}
+	if err := mem.SyncFS("/data/b"); err != nil {
+		t.Fatal(err)
+	}
+	if crashed = mem.CrashClone(); !exists(crashed, "/data/b/f") {
+		t.Fatal("b/f not durable after SyncFS of its own file system")
+	}
+	if !SameFileSystem(crashed, "/data/b", "/data/b/f") || SameFileSystem(crashed, "/data", "/data/b/f") {
+		t.Error("a crash clone forgot the mount")
+	}
+}

@@ -23,9 +23,10 @@ import (
 // Removed or renamed files stay readable through handles already open, as on
 // Unix.
 type MemFS struct {
-	mu   sync.Mutex
-	root *memNode
-	now  func() time.Time
+	mu     sync.Mutex
+	root   *memNode
+	now    func() time.Time
+	mounts int // file systems mounted so far (their ids)
 }
 
 type memNode struct {
@@ -40,6 +41,9 @@ type memNode struct {
 	dir        bool
 	entries    map[string]*memNode
 	durEntries map[string]*memNode
+	// mount, when not zero, makes the directory the root of another file
+	// system (see Mount): a SyncFS of the one above stops here.
+	mount int
 }
 
 // NewMemFS returns an empty in-memory FS.
@@ -263,7 +267,7 @@ func (m *MemFS) SyncDir(name string) error {
 func (m *MemFS) CrashClone() *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := &MemFS{now: m.now}
+	c := &MemFS{now: m.now, mounts: m.mounts}
 	c.root = crashCopy(m.root, map[*memNode]*memNode{})
 	return c
 }
@@ -279,7 +283,7 @@ func crashCopy(n *memNode, seen map[*memNode]*memNode) *memNode {
 		return c
 	}
 	c := newMemDir()
-	c.mtime = n.mtime
+	c.mtime, c.mount = n.mtime, n.mount
 	seen[n] = c
 	for name, e := range n.durEntries {
 		c.entries[name] = crashCopy(e, seen)
@@ -294,7 +298,7 @@ func crashCopy(n *memNode, seen map[*memNode]*memNode) *memNode {
 func (m *MemFS) Clone() *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &MemFS{now: m.now, root: fullCopy(m.root, map[*memNode]*memNode{})}
+	return &MemFS{now: m.now, mounts: m.mounts, root: fullCopy(m.root, map[*memNode]*memNode{})}
 }
 
 func fullCopy(n *memNode, seen map[*memNode]*memNode) *memNode {
@@ -498,8 +502,9 @@ func (f *memFile) Close() error {
 
 func (m *MemFS) canSyncFS() bool { return true }
 
-// SyncFS makes every file's data and every directory's entries durable, as
-// syncfs does for the one file system a MemFS is.
+// SyncFS makes every file's data and every directory's entries durable on
+// the file system holding dir, as syncfs does: the whole MemFS, less any
+// directory mounted in it (see Mount), or the mounted one dir is in.
 func (m *MemFS) SyncFS(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -517,9 +522,56 @@ func (m *MemFS) SyncFS(dir string) error {
 		}
 		n.durEntries = maps.Clone(n.entries)
 		for _, e := range n.entries {
-			walk(e)
+			if e.mount == 0 {
+				walk(e)
+			}
 		}
 	}
-	walk(m.root)
+	walk(m.fsRoot(dir))
 	return nil
+}
+
+// Mount makes the existing directory dir the root of a file system of its
+// own, as a mount point or a symbolic link to another disk would: a SyncFS
+// of the file system above no longer covers what is under it.
+func (m *MemFS) Mount(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup("mount", dir)
+	if err != nil {
+		return err
+	}
+	if !n.dir {
+		return &os.PathError{Op: "mount", Path: dir, Err: syscall.ENOTDIR}
+	}
+	m.mounts++
+	n.mount = m.mounts
+	return nil
+}
+
+// fsRoot is the root of the file system holding name: the deepest mounted
+// directory on its path, or the MemFS's root.
+func (m *MemFS) fsRoot(name string) *memNode {
+	root, d := m.root, m.root
+	for _, p := range splitPath(name) {
+		n := d.entries[p]
+		if n == nil || !n.dir {
+			break
+		}
+		if n.mount != 0 {
+			root = n
+		}
+		d = n
+	}
+	return root
+}
+
+// fileSystemID identifies the file system holding name, which must exist.
+func (m *MemFS) fileSystemID(name string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.lookup("stat", name); err != nil {
+		return 0, err
+	}
+	return uint64(m.fsRoot(name).mount), nil
 }

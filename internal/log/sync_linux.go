@@ -25,6 +25,16 @@ func (f osFile) Sync() error {
 	}
 }
 
+// fileSystemID is the device number of the file system holding name (after
+// symbolic links).
+func (osFS) fileSystemID(name string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(name, &st); err != nil {
+		return 0, &os.PathError{Op: "stat", Path: name, Err: err}
+	}
+	return uint64(st.Dev), nil
+}
+
 // syncfsDirs keeps one open descriptor per synced file system root for the
 // life of the process: syncfs reports a writeback error to each descriptor
 // that was open when it happened, so a descriptor opened just for the call

@@ -1,6 +1,12 @@
 package log
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
 
 // syncfs is trusted only from 5.17, where it reports writeback errors and
 // the file system's own sync errors; the release string's shape varies by
@@ -46,5 +52,39 @@ func TestOSFSRefusesSyncFSOnOldKernels(t *testing.T) {
 	syncfsReportsErrors = func() bool { return true }
 	if !SupportsSyncFS(OS) || !SupportsSyncFS(NewDeferredFS(OS)) {
 		t.Fatal("syncfs not used on a kernel where it reports errors")
+	}
+}
+
+// SameFileSystem compares devices after symbolic links, so a partition
+// directory linked to another disk is told apart from the data directory.
+func TestOSSameFileSystem(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{root, filepath.Join(root, "sub"), filepath.Join(root, "not", "yet")} {
+		if !SameFileSystem(OS, root, dir) {
+			t.Errorf("SameFileSystem(%s, %s) = false", root, dir)
+		}
+	}
+	// Another file system to link to: /dev/shm is a tmpfs on most Linux
+	// systems.
+	other, err := os.MkdirTemp("/dev/shm", "plexus-fs-")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	var a, b unix.Stat_t
+	if unix.Stat(root, &a) != nil || unix.Stat(other, &b) != nil || a.Dev == b.Dev {
+		t.Skip("/dev/shm is on the temporary directory's file system")
+	}
+	link := filepath.Join(root, "linked")
+	if err := os.Symlink(other, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{other, link, filepath.Join(link, "not-yet")} {
+		if SameFileSystem(OS, root, dir) {
+			t.Errorf("SameFileSystem(%s, %s) = true across file systems", root, dir)
+		}
 	}
 }

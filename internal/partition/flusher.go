@@ -55,6 +55,15 @@ func NewFlusher(workers int, fs plog.FS, dir string) *Flusher {
 	return f
 }
 
+// Covers reports whether the flusher's file-system sync makes what is
+// written under dir durable: it syncs file systems as a whole and dir is
+// on the one it syncs. A partition elsewhere (a mount point or a link to
+// another disk inside the data directory) is synced on its own, and must
+// not defer its syncs to a SyncFS of the data directory.
+func (f *Flusher) Covers(fsys plog.FS, dir string) bool {
+	return f != nil && f.syncer != nil && plog.SameFileSystem(fsys, f.dir, dir)
+}
+
 // Observe sets a function that receives the duration of every sync
 // (fsync latency metrics).
 func (f *Flusher) Observe(fn func(time.Duration)) { f.observe.Store(&fn) }
@@ -127,10 +136,15 @@ func (f *Flusher) rounds() {
 		for _, p := range batch {
 			p.flushMu.Lock()
 			p.queued.Store(false)
-			fl, ok := p.log.PrepareFlush()
+			var fl *plog.FSFlush
+			ok := !p.ownFS
+			if ok {
+				fl, ok = p.log.PrepareFlush()
+			}
 			if !ok {
-				// A roll or a new file: index files and the directory
-				// need syncing too, which a full flush of its own does.
+				// Not on the synced file system, or a roll or a new
+				// file (index files and the directory need syncing
+				// too): a full flush of its own.
 				p.flushLocked()
 				p.flushMu.Unlock()
 				continue

@@ -59,6 +59,7 @@ type Options struct {
 	// DeferSyncs opens the partition with its syncs deferred: the caller
 	// makes what Open wrote durable with one SyncFS for many partitions,
 	// then calls EndDeferredSyncs, before the partition takes appends.
+	// Ignored where Flusher does not cover Dir (Flusher.Covers).
 	DeferSyncs bool
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -98,6 +99,10 @@ type Partition struct {
 	txns     txnIndex
 	queued   atomic.Bool // in the flusher's queue
 	flushMu  sync.Mutex  // one flush at a time per partition
+	// ownFS: the directory is on another file system than the one the
+	// flusher syncs as a whole, so the partition syncs its own files and
+	// never defers them.
+	ownFS bool
 
 	// ackMu guards the acknowledgement queue and the watchers; the
 	// flusher takes it to publish a new high watermark.
@@ -120,8 +125,14 @@ func Open(o Options) (*Partition, error) {
 	// skip this partition's syncs and make many partitions durable with one
 	// file-system sync.
 	dfs := plog.NewDeferredFS(o.FS)
+	// On a file system the flusher's sync does not reach, every sync is
+	// the partition's own.
+	ownFS := o.Flusher != nil && o.Flusher.syncer != nil && !o.Flusher.Covers(o.FS, o.Dir)
+	if ownFS {
+		o.Logger.Warn("partition directory is not on the data directory's file system; it is synced on its own, without group commit across partitions", "topic", o.Topic, "partition", o.Index, "dir", o.Dir)
+	}
 	var endDefer func()
-	if o.DeferSyncs {
+	if o.DeferSyncs && !ownFS {
 		endDefer = dfs.Defer()
 	}
 	l, err := plog.Open(plog.Options{
@@ -137,7 +148,7 @@ func Open(o Options) (*Partition, error) {
 	}
 	p := &Partition{
 		Topic: o.Topic, Index: o.Index, TopicID: o.TopicID,
-		log: l, fs: dfs, dfs: dfs, endDefer: endDefer, dir: o.Dir, flusher: o.Flusher, logger: o.Logger, now: o.Now,
+		log: l, fs: dfs, dfs: dfs, endDefer: endDefer, ownFS: ownFS, dir: o.Dir, flusher: o.Flusher, logger: o.Logger, now: o.Now,
 		producers: make(producers),
 		watchers:  make(map[*Watcher]struct{}),
 	}
@@ -458,7 +469,7 @@ func (p *Partition) Close() error {
 func (p *Partition) DeferSyncs() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.endDefer == nil {
+	if p.endDefer == nil && !p.ownFS {
 		p.endDefer = p.dfs.Defer()
 	}
 }
