@@ -131,22 +131,30 @@ type fileSystemIdentifier interface {
 // does, where it would be created. It is false when either cannot be
 // examined, and true for an FS that is a single file system.
 func SameFileSystem(fsys FS, root, dir string) bool {
-	id, ok := fsys.(fileSystemIdentifier)
+	a, ok := FileSystemOf(fsys, root)
 	if !ok {
-		return true
-	}
-	a, err := id.fileSystemID(root)
-	if err != nil {
 		return false
 	}
+	b, ok := FileSystemOf(fsys, dir)
+	return ok && a == b
+}
+
+// FileSystemOf identifies the file system holding dir, or for a dir not
+// created yet the nearest existing directory above it; ok is false when
+// it cannot be examined. An FS that is a single file system gives 0.
+func FileSystemOf(fsys FS, dir string) (id uint64, ok bool) {
+	fi, isID := fsys.(fileSystemIdentifier)
+	if !isID {
+		return 0, true
+	}
 	for {
-		b, err := id.fileSystemID(dir)
+		id, err := fi.fileSystemID(dir)
 		if err == nil {
-			return a == b
+			return id, true
 		}
 		up := filepath.Dir(dir)
 		if !errors.Is(err, fs.ErrNotExist) || up == dir {
-			return false
+			return 0, false
 		}
 		dir = up
 	}

@@ -32,6 +32,10 @@ type Flusher struct {
 	syncer plog.FileSystemSyncer // nil: sync partitions one by one
 	dir    string                // the data directory SyncFS syncs
 
+	rootOnce sync.Once // looks up root: the file system holding dir
+	root     uint64
+	rootOK   bool
+
 	// observe, when set, receives the duration of every sync.
 	observe atomic.Pointer[func(time.Duration)]
 }
@@ -61,7 +65,22 @@ func NewFlusher(workers int, fs plog.FS, dir string) *Flusher {
 // another disk inside the data directory) is synced on its own, and must
 // not defer its syncs to a SyncFS of the data directory.
 func (f *Flusher) Covers(fsys plog.FS, dir string) bool {
-	return f != nil && f.syncer != nil && plog.SameFileSystem(fsys, f.dir, dir)
+	if f == nil || f.syncer == nil {
+		return false
+	}
+	root, ok := f.rootFS(fsys)
+	if !ok {
+		return false
+	}
+	id, ok := plog.FileSystemOf(fsys, dir)
+	return ok && id == root
+}
+
+// rootFS identifies the file system the flusher syncs, looked up once:
+// thousands of partitions open at a time.
+func (f *Flusher) rootFS(fsys plog.FS) (uint64, bool) {
+	f.rootOnce.Do(func() { f.root, f.rootOK = plog.FileSystemOf(fsys, f.dir) })
+	return f.root, f.rootOK
 }
 
 // Observe sets a function that receives the duration of every sync
