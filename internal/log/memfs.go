@@ -105,6 +105,15 @@ func (m *MemFS) lookup(op, name string) (*memNode, error) {
 	return n, nil
 }
 
+// lookupDir is lookup for a name that must be a directory.
+func (m *MemFS) lookupDir(op, name string) (*memNode, error) {
+	n, err := m.lookup(op, name)
+	if err == nil && !n.dir {
+		err = &os.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+	}
+	return n, err
+}
+
 // OpenFile opens or creates a file. O_RDONLY, O_WRONLY, O_RDWR, O_CREATE,
 // O_EXCL, O_TRUNC and O_APPEND behave as with os.OpenFile.
 func (m *MemFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -220,12 +229,9 @@ func (m *MemFS) MkdirAll(name string, perm os.FileMode) error {
 func (m *MemFS) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("readdir", name)
+	n, err := m.lookupDir("readdir", name)
 	if err != nil {
 		return nil, err
-	}
-	if !n.dir {
-		return nil, &os.PathError{Op: "readdir", Path: name, Err: syscall.ENOTDIR}
 	}
 	return slices.Sorted(maps.Keys(n.entries)), nil
 }
@@ -250,12 +256,9 @@ func (m *MemFS) Stat(name string) (os.FileInfo, error) {
 func (m *MemFS) SyncDir(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("syncdir", name)
+	n, err := m.lookupDir("syncdir", name)
 	if err != nil {
 		return err
-	}
-	if !n.dir {
-		return &os.PathError{Op: "syncdir", Path: name, Err: syscall.ENOTDIR}
 	}
 	n.durEntries = maps.Clone(n.entries)
 	return nil
@@ -537,12 +540,9 @@ func (m *MemFS) SyncFS(dir string) error {
 func (m *MemFS) Mount(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("mount", dir)
+	n, err := m.lookupDir("mount", dir)
 	if err != nil {
 		return err
-	}
-	if !n.dir {
-		return &os.PathError{Op: "mount", Path: dir, Err: syscall.ENOTDIR}
 	}
 	m.mounts++
 	n.mount = m.mounts
