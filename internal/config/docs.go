@@ -94,9 +94,10 @@ previous one (group commit), and the high watermark, which bounds what
 consumers read, covers only fsynced data. No acknowledged record is lost to a
 process crash or a power loss. With ` + "`write.caching=true`" + ` (broker-wide or per
 topic, the same name as Redpanda's) the produce is acknowledged once the batch
-is in the page cache, and fsync follows ` + "`flush.messages`" + ` and ` + "`flush.ms`" + ` as in Kafka:
-faster, but a power loss can lose acknowledged records that no other replica
-holds.
+is in the page cache and consumers may read it at once; the sync still
+follows as soon as it can, as with the default (` + "`flush.messages`" + ` and
+` + "`flush.ms`" + ` have no effect). Faster, but a power loss can lose acknowledged
+records that no other replica holds.
 
 `)
 

@@ -204,7 +204,7 @@ var table = []Key{
 	{Name: WriteCaching, Type: TypeBoolean, Default: "false", Topic: true, Broker: true, PlexusOnly: true,
 		BrokerSynonyms: syn(WriteCaching),
 		Doc: "false: an acks=all produce is acknowledged only after its batch is fsynced (group commit) and the high watermark covers only fsynced data. " +
-			"true: acknowledged once in the page cache; fsync then follows flush.messages/flush.ms, so a power loss can lose acknowledged records."},
+			"true: acknowledged, and readable by consumers, once in the page cache; the sync still follows as soon as it can, but a power loss can lose acknowledged records."},
 
 	// ---- broker settings that supply topic defaults ----
 	{Name: LogCleanupPolicy, Type: TypeList, Default: "delete", rule: listOf{"compact", "delete"}, Broker: true,
