@@ -71,9 +71,13 @@
 // makes nothing durable. Flush syncs every segment with unsynced bytes,
 // writes the index files of segments rolled since the last flush, syncs the
 // directory if segment files came or went, and reports the log end offset
-// it started from as durable. After a flush that covered a roll it
-// checkpoints the leader epochs and then the recovery point (in that order:
-// recovery trusts the epochs below the recovery point). A failed sync
+// it started from as durable. PrepareFlush and FSFlush.Finish split a
+// simple flush (no roll, no new or removed file) around a sync the caller
+// makes of the whole file system (Linux syncfs), so one sync covers many
+// logs; a flush that is not simple is left to Flush. After a flush that
+// covered a roll it checkpoints the leader epochs and then the recovery
+// point (in that order: recovery trusts the epochs below the recovery
+// point). A failed sync
 // truncates the log back to the last durable offset and reports the error;
 // Append failures cut the partial write off. Checkpoints are written to a
 // .tmp file, synced, renamed over the old one and the directory synced.
@@ -177,8 +181,10 @@
 // after it):
 //
 //	cleanMu         one cleaning pass at a time; Close and Delete wait for it
-//	flushMu         Flush, Close, Delete, TruncateTo, TruncateFullyAndStartAt,
-//	                a cleaning pass's swap
+//	flushMu         Flush, PrepareFlush until FSFlush.Finish (held across the
+//	                caller's file-system sync), Close, Delete, TruncateTo,
+//	                TruncateFullyAndStartAt, a cleaning pass's start (to
+//	                finish an earlier swap) and its swap
 //	metaMu          EnforceRetention, SetStartOffset, truncations, Close,
 //	                a cleaning pass's swap
 //	appendMu        Append, roll, truncations; retention only for the roll

@@ -51,9 +51,17 @@
 //
 // Appends are serialised by the partition's append lock; reads never take
 // it. The transaction index has its own mutex, a leaf taken under the
-// append lock or ackMu and never the other way round. The Flusher syncs partitions on a small pool of goroutines: a
-// partition with unsynced appends is queued once, and one fsync covers
-// every batch appended until it starts (group commit). Waiting fetches and
+// append lock or ackMu and never the other way round.
+//
+// A partition with unsynced appends is queued with the Flusher once, and
+// one sync covers every batch appended before it starts (group commit).
+// Where syncfs reports every error (Linux 5.17 and later) one Flusher
+// goroutine runs rounds: it prepares every queued partition's flush,
+// syncs the data directory's file system once and completes them all.
+// Elsewhere a small pool syncs partitions one by one. A partition whose
+// directory is on another file system (ownFS), or whose flush must write
+// index files or sync its directory, gets a full flush of its own in the
+// round. Waiting fetches and
 // produce acknowledgements are woken by the partition when the high
 // watermark moves, never by polling.
 package partition
