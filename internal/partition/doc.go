@@ -61,7 +61,6 @@
 // Elsewhere a small pool syncs partitions one by one. A partition whose
 // directory is on another file system (ownFS), or whose flush must write
 // index files or sync its directory, gets a full flush of its own in the
-// round. Waiting fetches and
-// produce acknowledgements are woken by the partition when the high
-// watermark moves, never by polling.
+// round. Waiting fetches and produce acknowledgements are woken by the
+// partition when the high watermark moves, never by polling.
 package partition
