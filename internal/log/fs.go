@@ -120,28 +120,16 @@ func SupportsSyncFS(fsys FS) bool {
 }
 
 // fileSystemIdentifier is an FS that can tell which file system holds a
-// path (Linux: the device of stat), for SameFileSystem.
+// path (Linux: the device of stat), for FileSystemOf.
 type fileSystemIdentifier interface {
 	fileSystemID(name string) (uint64, error)
 }
 
-// SameFileSystem reports whether dir is on the file system holding root,
-// so that SyncFS(root) makes what is written under dir durable. A dir that
-// does not exist yet is judged by the nearest directory above it that
-// does, where it would be created. It is false when either cannot be
-// examined, and true for an FS that is a single file system.
-func SameFileSystem(fsys FS, root, dir string) bool {
-	a, ok := FileSystemOf(fsys, root)
-	if !ok {
-		return false
-	}
-	b, ok := FileSystemOf(fsys, dir)
-	return ok && a == b
-}
-
 // FileSystemOf identifies the file system holding dir, or for a dir not
-// created yet the nearest existing directory above it; ok is false when
-// it cannot be examined. An FS that is a single file system gives 0.
+// created yet the nearest existing directory above it (where it would be
+// created); ok is false when it cannot be examined. An FS that is a single
+// file system gives 0. A SyncFS of one directory makes what is written
+// under another durable when both give the same id.
 func FileSystemOf(fsys FS, dir string) (id uint64, ok bool) {
 	fi, isID := fsys.(fileSystemIdentifier)
 	if !isID {

@@ -246,9 +246,17 @@ func TestDeferredFS(t *testing.T) {
 	}
 }
 
+// sameFileSystem reports whether FileSystemOf puts a and b on one file
+// system, both examinable.
+func sameFileSystem(fsys FS, a, b string) bool {
+	x, okA := FileSystemOf(fsys, a)
+	y, okB := FileSystemOf(fsys, b)
+	return okA && okB && x == y
+}
+
 // A directory mounted in a MemFS is a file system of its own: a SyncFS of
 // the one above does not make its files durable, a SyncFS of its own does,
-// and SameFileSystem tells them apart, judging paths that do not exist yet
+// and FileSystemOf tells them apart, judging paths that do not exist yet
 // by where they would be created.
 func TestMemFSMount(t *testing.T) {
 	mem := NewMemFS()
@@ -267,11 +275,11 @@ func TestMemFSMount(t *testing.T) {
 		{"/data", true}, {"/data/a", true}, {"/data/new", true},
 		{"/data/b", false}, {"/data/b/new", false}, {"/data/b/x/y", false},
 	} {
-		if got := SameFileSystem(mem, "/data", c.dir); got != c.same {
-			t.Errorf("SameFileSystem(/data, %s) = %v, want %v", c.dir, got, c.same)
+		if got := sameFileSystem(mem, "/data", c.dir); got != c.same {
+			t.Errorf("sameFileSystem(/data, %s) = %v, want %v", c.dir, got, c.same)
 		}
 	}
-	if !SameFileSystem(NewDeferredFS(mem), "/data/b", "/data/b/new") || SameFileSystem(NewFaultFS(mem), "/data", "/data/b") {
+	if !sameFileSystem(NewDeferredFS(mem), "/data/b", "/data/b/new") || sameFileSystem(NewFaultFS(mem), "/data", "/data/b") {
 		t.Error("DeferredFS and FaultFS do not pass the file system through")
 	}
 	write := func(name string) {
@@ -303,7 +311,10 @@ func TestMemFSMount(t *testing.T) {
 	if crashed = mem.CrashClone(); !exists(crashed, "/data/b/f") {
 		t.Fatal("b/f not durable after SyncFS of its own file system")
 	}
-	if !SameFileSystem(crashed, "/data/b", "/data/b/f") || SameFileSystem(crashed, "/data", "/data/b/f") {
+	if !sameFileSystem(crashed, "/data/b", "/data/b/f") || sameFileSystem(crashed, "/data", "/data/b/f") {
 		t.Error("a crash clone forgot the mount")
+	}
+	if killed := mem.Clone(); !sameFileSystem(killed, "/data/b", "/data/b/f") || sameFileSystem(killed, "/data", "/data/b/f") {
+		t.Error("a clone forgot the mount")
 	}
 }

@@ -317,7 +317,7 @@ func fullCopy(n *memNode, seen map[*memNode]*memNode) *memNode {
 		return c
 	}
 	c := newMemDir()
-	c.mtime = n.mtime
+	c.mtime, c.mount = n.mtime, n.mount
 	seen[n] = c
 	for name, e := range n.entries {
 		c.entries[name] = fullCopy(e, seen)

@@ -55,16 +55,16 @@ func TestOSFSRefusesSyncFSOnOldKernels(t *testing.T) {
 	}
 }
 
-// SameFileSystem compares devices after symbolic links, so a partition
+// FileSystemOf compares devices after symbolic links, so a partition
 // directory linked to another disk is told apart from the data directory.
-func TestOSSameFileSystem(t *testing.T) {
+func TestOSsameFileSystem(t *testing.T) {
 	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{root, filepath.Join(root, "sub"), filepath.Join(root, "not", "yet")} {
-		if !SameFileSystem(OS, root, dir) {
-			t.Errorf("SameFileSystem(%s, %s) = false", root, dir)
+		if !sameFileSystem(OS, root, dir) {
+			t.Errorf("sameFileSystem(%s, %s) = false", root, dir)
 		}
 	}
 	// Another file system to link to: /dev/shm is a tmpfs on most Linux
@@ -83,8 +83,8 @@ func TestOSSameFileSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{other, link, filepath.Join(link, "not-yet")} {
-		if SameFileSystem(OS, root, dir) {
-			t.Errorf("SameFileSystem(%s, %s) = true across file systems", root, dir)
+		if sameFileSystem(OS, root, dir) {
+			t.Errorf("sameFileSystem(%s, %s) = true across file systems", root, dir)
 		}
 	}
 }
