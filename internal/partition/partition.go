@@ -351,10 +351,13 @@ func checkTimestamps(b records.Batch, now int64, cfg *Config) error {
 	if hi < lo {
 		lo, hi = hi, lo
 	}
-	if cfg.TimestampBeforeMaxMs >= 0 && lo < now-cfg.TimestampBeforeMaxMs {
+	// The distances are taken in uint64, where they cannot overflow: a
+	// bound near Long.MAX (Kafka 3.x's default for both) must accept
+	// every timestamp, not wrap round and refuse them all.
+	if cfg.TimestampBeforeMaxMs >= 0 && lo < now && uint64(now)-uint64(lo) > uint64(cfg.TimestampBeforeMaxMs) {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's time %d", ErrInvalidTimestamp, lo, cfg.TimestampBeforeMaxMs, now)
 	}
-	if cfg.TimestampAfterMaxMs >= 0 && hi > now+cfg.TimestampAfterMaxMs {
+	if cfg.TimestampAfterMaxMs >= 0 && hi > now && uint64(hi)-uint64(now) > uint64(cfg.TimestampAfterMaxMs) {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's time %d", ErrInvalidTimestamp, hi, cfg.TimestampAfterMaxMs, now)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
@@ -274,6 +275,9 @@ func TestValidation(t *testing.T) {
 	corrupt[len(corrupt)-1] ^= 1
 	compactCfg := cfg
 	compactCfg.Compact = true
+	// Bounds at Long.MAX accept any timestamp; ts+bound must not wrap.
+	unbounded := cfg
+	unbounded.TimestampBeforeMaxMs, unbounded.TimestampAfterMaxMs = math.MaxInt64, math.MaxInt64
 	h := records.NewHeader()
 	h.BaseTimestamp = ts
 	var bld records.Builder
@@ -293,6 +297,8 @@ func TestValidation(t *testing.T) {
 		{"too new", cfg, batch(-1, -1, -1, 1, ts+5000), ErrInvalidTimestamp},
 		{"keyless on compacted topic", compactCfg, records.Batch(keyless), ErrInvalidRecord},
 		{"fine", cfg, batch(-1, -1, -1, 1, ts), nil},
+		{"far future, unbounded", unbounded, batch(-1, -1, -1, 1, math.MaxInt64-1), nil},
+		{"far past, unbounded", unbounded, batch(-1, -1, -1, 1, 0), nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
