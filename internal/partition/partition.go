@@ -254,6 +254,12 @@ func (p *Partition) Append(batch records.Batch, acks int16) (AppendResult, *Ack,
 		if err != nil {
 			return res, nil, fmt.Errorf("%w: recompressing: %v", ErrCorrupt, err)
 		}
+		// The limit holds for what is stored, as Kafka checks it again
+		// after recompressing: a batch that compressed well on the wire
+		// may not fit once stored with the topic's codec.
+		if len(out) > cfg.MaxMessageBytes {
+			return res, nil, fmt.Errorf("%w: batch of %d bytes recompressed to %s takes %d bytes, over max.message.bytes %d", ErrTooLarge, len(batch), cfg.Codec, len(out), cfg.MaxMessageBytes)
+		}
 		batch = records.Batch(out)
 	}
 

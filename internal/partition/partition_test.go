@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -406,5 +407,46 @@ func TestRecompressToTopicCodec(t *testing.T) {
 		if !it.Next(&b) || string(a.Key) != string(b.Key) || string(a.Value) != string(b.Value) || a.OffsetDelta != b.OffsetDelta {
 			t.Fatalf("record %d differs after recompression", a.OffsetDelta)
 		}
+	}
+}
+
+// max.message.bytes bounds the batch as stored: one that fits compressed
+// on the wire but not once recompressed to the topic's codec is refused
+// with ErrTooLarge (MESSAGE_TOO_LARGE), as Kafka checks again after
+// recompressing.
+func TestMaxMessageBytesAfterRecompression(t *testing.T) {
+	f := newFixture(t, plog.NewMemFS())
+	h := records.NewHeader()
+	h.BaseTimestamp = f.now.UnixMilli()
+	var bld records.Builder
+	bld.Reset(h)
+	for i := 0; i < 20; i++ {
+		bld.Add(int32(i), h.BaseTimestamp, []byte("k"), bytes.Repeat([]byte("compressible "), 20), nil)
+	}
+	plain, err := bld.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zstd, _, err := records.Recompress(nil, nil, records.Batch(plain), records.CodecZstd, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Recompress, cfg.Codec = true, records.CodecNone
+	cfg.MaxMessageBytes = (len(zstd) + len(plain)) / 2
+	if len(zstd) >= cfg.MaxMessageBytes || len(plain) <= cfg.MaxMessageBytes {
+		t.Fatalf("test batch sizes: zstd %d, plain %d, limit %d", len(zstd), len(plain), cfg.MaxMessageBytes)
+	}
+	f.p.SetConfig(cfg)
+	if _, err := f.append(records.Batch(zstd), -1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("append of %d zstd bytes stored as %d: %v, want ErrTooLarge", len(zstd), len(plain), err)
+	}
+	if end := f.p.LogEndOffset(); end != 0 {
+		t.Fatalf("log end %d after a refused batch", end)
+	}
+	cfg.Recompress = false // compression.type=producer: stored as sent
+	f.p.SetConfig(cfg)
+	if _, err := f.append(records.Batch(zstd), -1); err != nil {
+		t.Fatalf("append as sent: %v", err)
 	}
 }
