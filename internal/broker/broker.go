@@ -252,7 +252,6 @@ func (b *Broker) partitionConfig(t *cluster.Topic) partition.Config {
 			SegmentIndexBytes:  int(tc.SegmentIndexBytes),
 			RetentionMs:        tc.RetentionMs,
 			RetentionBytes:     tc.RetentionBytes,
-			FileDeleteDelayMs:  tc.FileDeleteDelayMs,
 		},
 		MaxMessageBytes:      int(tc.MaxMessageBytes),
 		LogAppendTime:        tc.MessageTimestampType.LogAppendTime,

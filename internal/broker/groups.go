@@ -92,14 +92,13 @@ func (b *Broker) stopGroups() error {
 }
 
 // groupHost is the broker as the coordinator sees it. It creates
-// __consumer_offsets with offsets.topic.replication.factor capped by the
-// brokers there are (one), as Kafka does, rather than with
-// default.replication.factor.
+// __consumer_offsets with one replica, the brokers there are: Kafka would
+// wait for offsets.topic.replication.factor brokers (3 by default), which a
+// single node never has, so that key has no effect here.
 type groupHost struct{ *Broker }
 
 func (h groupHost) CreateTopic(name string, partitions int32, configs map[string]string, internal bool) (*cluster.Topic, error) {
-	rf := min(int16(h.cfg.Int("offsets.topic.replication.factor")), 1)
-	err := h.createTopics([]topicSpec{{name: name, partitions: partitions, replication: rf, configs: configs, internal: internal}}, false)[0]
+	err := h.createTopics([]topicSpec{{name: name, partitions: partitions, replication: 1, configs: configs, internal: internal}}, false)[0]
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return nil, err
 	}

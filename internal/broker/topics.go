@@ -125,8 +125,8 @@ func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) []error {
 // CreateTopic creates one topic (for the coordinators' internal topics and
 // tests) with one replica: as many as a single node has, whatever
 // default.replication.factor or offsets.topic.replication.factor ask for
-// (Kafka likewise caps internal topics at the live brokers). An existing
-// topic is not an error.
+// (Kafka would wait for that many brokers). An existing topic is not an
+// error.
 func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]string, internal bool) (*cluster.Topic, error) {
 	err := b.createTopics([]topicSpec{{name: name, partitions: partitions, replication: 1, configs: configs, internal: internal}}, false)[0]
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {

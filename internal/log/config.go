@@ -32,10 +32,6 @@ type Config struct {
 	// RetentionBytes (retention.bytes): the oldest segments are deleted while
 	// the log stays at least this large without them; negative: unlimited.
 	RetentionBytes int64
-	// FileDeleteDelayMs (file.delete.delay.ms) is accepted for
-	// compatibility. The log needs no delay: a deleted segment's files are
-	// unlinked at once and closed when the last read using them ends.
-	FileDeleteDelayMs int64
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -47,7 +43,6 @@ func DefaultConfig() Config {
 		SegmentIndexBytes:  10 << 20,
 		RetentionMs:        7 * 24 * 3600 * 1000,
 		RetentionBytes:     -1,
-		FileDeleteDelayMs:  60000,
 	}
 }
 
