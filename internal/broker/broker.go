@@ -244,15 +244,7 @@ func (b *Broker) Partitions(id cluster.TopicID) []*partition.Partition {
 func (b *Broker) partitionConfig(t *cluster.Topic) partition.Config {
 	tc := b.cfg.Topic(t.Configs)
 	return partition.Config{
-		Log: plog.Config{
-			SegmentBytes:       tc.SegmentBytes,
-			SegmentMs:          tc.SegmentMs,
-			SegmentJitterMs:    tc.SegmentJitterMs,
-			IndexIntervalBytes: int(tc.IndexIntervalBytes),
-			SegmentIndexBytes:  int(tc.SegmentIndexBytes),
-			RetentionMs:        tc.RetentionMs,
-			RetentionBytes:     tc.RetentionBytes,
-		},
+		Log:                  logConfig(tc),
 		MaxMessageBytes:      int(tc.MaxMessageBytes),
 		LogAppendTime:        tc.MessageTimestampType.LogAppendTime,
 		TimestampBeforeMaxMs: tc.MessageTimestampBeforeMaxMs,
@@ -265,6 +257,26 @@ func (b *Broker) partitionConfig(t *cluster.Topic) partition.Config {
 		Recompress:        tc.CompressionType != "producer",
 		Codec:             codecOf(tc.CompressionType),
 		Level:             levelOf(tc),
+	}
+}
+
+// logConfig is the part of a topic's configuration its logs obey. A
+// compacted log rolls its active segment after max.compaction.lag.ms too,
+// as Kafka's does (its maxSegmentMs): only closed segments are compacted,
+// so a record could otherwise stay uncompacted for segment.ms.
+func logConfig(tc config.Topic) plog.Config {
+	segmentMs := tc.SegmentMs
+	if tc.CleanupPolicy.Compact && tc.MaxCompactionLagMs > 0 {
+		segmentMs = min(segmentMs, tc.MaxCompactionLagMs)
+	}
+	return plog.Config{
+		SegmentBytes:       tc.SegmentBytes,
+		SegmentMs:          segmentMs,
+		SegmentJitterMs:    tc.SegmentJitterMs,
+		IndexIntervalBytes: int(tc.IndexIntervalBytes),
+		SegmentIndexBytes:  int(tc.SegmentIndexBytes),
+		RetentionMs:        tc.RetentionMs,
+		RetentionBytes:     tc.RetentionBytes,
 	}
 }
 

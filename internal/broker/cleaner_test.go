@@ -43,3 +43,27 @@ func TestNeedsCleaning(t *testing.T) {
 		}
 	}
 }
+
+// A compacted log rolls its active segment by max.compaction.lag.ms when
+// that is sooner than segment.ms (Kafka's maxSegmentMs), since only closed
+// segments are compacted; other logs keep segment.ms.
+func TestLogConfigRollsCompactedByLag(t *testing.T) {
+	const hour = 3_600_000
+	for _, c := range []struct {
+		name    string
+		compact bool
+		lag     int64
+		want    int64
+	}{
+		{"compacted, lag sooner", true, 60_000, 60_000},
+		{"compacted, segment.ms sooner", true, 2 * hour, hour},
+		{"compacted, no lag", true, math.MaxInt64, hour},
+		{"delete policy ignores the lag", false, 60_000, hour},
+	} {
+		tc := config.Topic{SegmentMs: hour, MaxCompactionLagMs: c.lag}
+		tc.CleanupPolicy.Compact = c.compact
+		if got := logConfig(tc).SegmentMs; got != c.want {
+			t.Errorf("%s: log segment.ms %d, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -146,7 +146,7 @@ var table = []Key{
 		Doc:            "Tiered storage: time kept on local disk (-2: retention.ms). Plexus has no tiered storage."},
 	{Name: MaxCompactionLagMs, Type: TypeLong, Default: maxLong, rule: atLeast(1), Topic: true,
 		BrokerSynonyms: syn(LogCleanerMaxCompactionLagMs),
-		Doc:            "Longest time a record may stay uncompacted; a segment older than this is compacted whatever the dirty ratio."},
+		Doc:            "Longest time a record may stay uncompacted: a compacted log's active segment rolls after this long even before segment.ms, as in Kafka, and a segment older than this is compacted whatever the dirty ratio."},
 	{Name: MaxMessageBytes, Type: TypeInt, Default: "1048588", rule: atLeast(0), Topic: true,
 		BrokerSynonyms: syn(MessageMaxBytes),
 		Doc:            "Largest record batch the broker accepts, measured as stored (after compression)."},
