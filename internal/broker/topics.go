@@ -37,14 +37,19 @@ type topicSpec struct {
 	internal    bool
 }
 
-// validate checks a spec on its own, filling defaults.
-func (b *Broker) validateSpec(s *topicSpec) error {
+// validateName checks a spec's topic name.
+func validateName(s *topicSpec) error {
 	if err := cluster.ValidateTopicName(s.name); err != nil {
 		return errf(kerr.InvalidTopicException, "%v", err)
 	}
 	if !s.internal && isInternalName(s.name) {
 		return errf(kerr.InvalidTopicException, "%q is an internal topic name", s.name)
 	}
+	return nil
+}
+
+// validateSpec checks the rest of a spec on its own, filling defaults.
+func (b *Broker) validateSpec(s *topicSpec) error {
 	if len(s.assignment) > 0 {
 		if s.partitions != -1 || s.replication != -1 {
 			return errf(kerr.InvalidRequest, "both a replica assignment and partitions/replication factor were given")
@@ -88,7 +93,18 @@ const maxPartitionsPerTopic = 100000
 // their partitions; the result holds each spec's error.
 func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) []error {
 	errs := make([]error, len(specs))
+	img := b.store.Image()
 	for i := range specs {
+		// As in Kafka, a topic that exists is reported as such before its
+		// partitions, replication factor or configs are looked at, so that
+		// "create if not exists" callers see TOPIC_ALREADY_EXISTS.
+		if errs[i] = validateName(&specs[i]); errs[i] != nil {
+			continue
+		}
+		if img.Topics[specs[i].name] != nil {
+			errs[i] = errf(kerr.TopicAlreadyExists, "topic %q already exists", specs[i].name)
+			continue
+		}
 		errs[i] = b.validateSpec(&specs[i])
 	}
 	_, err := b.update(func(img *cluster.Image) ([]*cluster.Record, error) {
@@ -135,6 +151,26 @@ func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]s
 	return b.store.Image().Topics[name], nil
 }
 
+// assignmentOf orders a CreateTopics replica assignment by partition. Any
+// order is accepted, as in Kafka (sarama sends it from a Go map), but each
+// partition from 0 to n-1 must appear exactly once.
+func assignmentOf(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) ([][]int32, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	out := make([][]int32, len(as))
+	for _, a := range as {
+		switch {
+		case a.Partition < 0 || int(a.Partition) >= len(as):
+			return nil, errf(kerr.InvalidReplicaAssignment, "partitions must be numbered 0 to %d; the assignment names partition %d", len(as)-1, a.Partition)
+		case out[a.Partition] != nil:
+			return nil, errf(kerr.InvalidReplicaAssignment, "partition %d is assigned twice", a.Partition)
+		}
+		out[a.Partition] = append([]int32{}, a.Replicas...)
+	}
+	return out, nil
+}
+
 func handleCreateTopics(b *Broker, r *server.Request) kmsg.Response {
 	req := r.Body.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
@@ -145,20 +181,21 @@ func handleCreateTopics(b *Broker, r *server.Request) kmsg.Response {
 	specs := make([]topicSpec, 0, len(req.Topics))
 	idx := make([]int, len(req.Topics))
 	pre := make([]error, len(req.Topics))
+	img := b.store.Image()
 	for i, t := range req.Topics {
 		idx[i] = -1
 		if seen[t.Topic] > 1 {
 			pre[i] = errf(kerr.InvalidRequest, "topic %q appears more than once in the request", t.Topic)
 			continue
 		}
-		s := topicSpec{name: t.Topic, partitions: t.NumPartitions, replication: t.ReplicationFactor, configs: map[string]string{}}
-		for _, a := range t.ReplicaAssignment {
-			if a.Partition != int32(len(s.assignment)) {
-				pre[i] = errf(kerr.InvalidReplicaAssignment, "replica assignment partitions must be 0..n-1 in order")
-				break
-			}
-			s.assignment = append(s.assignment, a.Replicas)
+		if img.Topics[t.Topic] != nil {
+			// Before anything else about the request is judged, as in
+			// Kafka (see createTopics).
+			pre[i] = errf(kerr.TopicAlreadyExists, "topic %q already exists", t.Topic)
+			continue
 		}
+		s := topicSpec{name: t.Topic, partitions: t.NumPartitions, replication: t.ReplicationFactor, configs: map[string]string{}}
+		s.assignment, pre[i] = assignmentOf(t.ReplicaAssignment)
 		for _, c := range t.Configs {
 			if c.Value == nil {
 				pre[i] = errf(kerr.InvalidConfig, "null value not supported for topic config %q", c.Name)
@@ -173,7 +210,7 @@ func handleCreateTopics(b *Broker, r *server.Request) kmsg.Response {
 		specs = append(specs, s)
 	}
 	errs := b.createTopics(specs, req.ValidateOnly)
-	img := b.store.Image()
+	img = b.store.Image()
 	for i, t := range req.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic

@@ -33,6 +33,7 @@ func TestFranzCreateTopicsErrors(t *testing.T) {
 	ctx := ctxFor(t)
 	cl, adm := franzAdmin(t, b.Addr)
 	createTopicFranz(t, adm, "existing", 1, nil)
+	createTopicFranz(t, adm, "existing-asked-badly", 1, nil)
 	createTopicFranz(t, adm, "collide.name", 1, nil)
 
 	type tc struct {
@@ -50,11 +51,15 @@ func TestFranzCreateTopicsErrors(t *testing.T) {
 		strings.Repeat("x", 250): {1, 1, nil, kerr.InvalidTopicException},
 		"collide_name":           {1, 1, nil, kerr.InvalidTopicException},
 		"existing":               {1, 1, nil, kerr.TopicAlreadyExists},
-		"bad-config-value":       {1, 1, map[string]string{"retention.ms": "abc"}, kerr.InvalidConfig},
-		"bad-config-name":        {1, 1, map[string]string{"no.such.config": "1"}, kerr.InvalidConfig},
-		"bad-config-enum":        {1, 1, map[string]string{"cleanup.policy": "sometimes"}, kerr.InvalidConfig},
-		"rf-3":                   {1, 3, nil, kerr.InvalidReplicationFactor},
-		"zero-partitions":        {0, 1, nil, kerr.InvalidPartitions},
+		// An existing topic is reported as such whatever else is wrong
+		// with the request, as Kafka does: "create if not exists" tools
+		// only forgive TOPIC_ALREADY_EXISTS.
+		"existing-asked-badly": {0, 3, map[string]string{"retention.ms": "abc"}, kerr.TopicAlreadyExists},
+		"bad-config-value":     {1, 1, map[string]string{"retention.ms": "abc"}, kerr.InvalidConfig},
+		"bad-config-name":      {1, 1, map[string]string{"no.such.config": "1"}, kerr.InvalidConfig},
+		"bad-config-enum":      {1, 1, map[string]string{"cleanup.policy": "sometimes"}, kerr.InvalidConfig},
+		"rf-3":                 {1, 3, nil, kerr.InvalidReplicationFactor},
+		"zero-partitions":      {0, 1, nil, kerr.InvalidPartitions},
 	}
 	build := func(validateOnly bool) *kmsg.CreateTopicsRequest {
 		req := kmsg.NewPtrCreateTopicsRequest()
@@ -133,7 +138,7 @@ func TestFranzCreateTopicsErrors(t *testing.T) {
 			}
 		}
 		for name, c := range cases {
-			if c.want != nil && name != "existing" {
+			if c.want != nil && c.want != kerr.TopicAlreadyExists {
 				md := metadataOf(t, cl, name)
 				if md.ErrorCode == 0 {
 					t.Errorf("%q was created despite error %s", name, c.want.Message)
