@@ -63,7 +63,8 @@ func handleDescribeConfigs(b *Broker, r *server.Request) kmsg.Response {
 			rr.ErrorMessage = &msg
 		}
 		for _, e := range entries {
-			if res.ConfigNames != nil && !slices.Contains(res.ConfigNames, e.Name) {
+			// Null or empty asks for every config, as in Kafka.
+			if len(res.ConfigNames) > 0 && !slices.Contains(res.ConfigNames, e.Name) {
 				continue
 			}
 			rc := kmsg.NewDescribeConfigsResponseResourceConfig()

@@ -26,6 +26,9 @@ func handleMetadata(b *Broker, r *server.Request) kmsg.Response {
 	resp.ClusterID = &b.meta.ClusterID
 	resp.ControllerID = b.opts.NodeID
 	resp.AuthorizedOperations = authorizedOpsUnset
+	if req.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = allClusterOperations
+	}
 	img := b.store.Image()
 
 	// v0 asks for every topic with an empty list; v1+ with a null one.
@@ -130,9 +133,10 @@ func (b *Broker) topicMetadata(t *cluster.Topic, req *kmsg.MetadataRequest) kmsg
 const allTopicOperations = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
 
 // allClusterOperations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
-// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, plus CREATE_TOKENS and
-// DESCRIBE_TOKENS.
-const allClusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12 | 1<<13 | 1<<14
+// DESCRIBE_CONFIGS, ALTER_CONFIGS and IDEMPOTENT_WRITE, the operations
+// Kafka's ACLs define for the cluster resource (8096). CREATE_TOKENS and
+// DESCRIBE_TOKENS belong to users, not the cluster.
+const allClusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
 
 func isInternalName(name string) bool { return strings.HasPrefix(name, "__") && internalTopics[name] }
 
@@ -143,9 +147,15 @@ func handleDescribeCluster(b *Broker, r *server.Request) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	if req.Version >= 1 && req.EndpointType != 1 {
 		// Only broker endpoints are served; there is no separate
-		// controller listener to describe.
+		// controller listener to describe. As in Kafka (KIP-919), asking
+		// a broker for controllers is the wrong endpoint, and any other
+		// type is unknown.
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 		msg := "only the broker endpoint type (1) is supported"
+		if req.EndpointType == 2 {
+			resp.ErrorCode = kerr.MismatchedEndpointType.Code
+			msg = "this is a broker endpoint; controllers (endpoint type 2) are not served here"
+		}
 		resp.ErrorMessage = &msg
 		return resp
 	}

@@ -256,11 +256,31 @@ func TestFranzDescribeCluster(t *testing.T) {
 		t.Errorf("describe cluster: brokers %+v, want one: node %d at %s:%d", resp.Brokers, nodeID, host, port)
 	}
 
-	// A broker has no controller endpoints to describe (KIP-919).
+	// A broker has no controller endpoints to describe (KIP-919): asking
+	// for them is the wrong endpoint; an unknown type is unsupported.
 	req := kmsg.NewPtrDescribeClusterRequest()
 	req.EndpointType = 2
 	resp = request[*kmsg.DescribeClusterResponse](t, ctx, cl, req)
-	wantErr(t, "describe cluster controllers", resp.ErrorCode, kerr.UnsupportedEndpointType)
+	wantErr(t, "describe cluster controllers", resp.ErrorCode, kerr.MismatchedEndpointType)
+	req.EndpointType = 3
+	resp = request[*kmsg.DescribeClusterResponse](t, ctx, cl, req)
+	wantErr(t, "describe cluster, endpoint type 3", resp.ErrorCode, kerr.UnsupportedEndpointType)
+
+	// With no authorizer every cluster operation Kafka's ACLs define is
+	// allowed: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+	// ALTER_CONFIGS and IDEMPOTENT_WRITE, and nothing else.
+	const clusterOps = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+	req = kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeClusterAuthorizedOperations = true
+	resp = request[*kmsg.DescribeClusterResponse](t, ctx, cl, req)
+	if resp.ClusterAuthorizedOperations != clusterOps {
+		t.Errorf("describe cluster: authorized operations %b, want %b", resp.ClusterAuthorizedOperations, clusterOps)
+	}
+	mreq := kmsg.NewPtrMetadataRequest()
+	mreq.IncludeClusterAuthorizedOperations = true // v8 to v10 only
+	if md := request[*kmsg.MetadataResponse](t, ctx, pinnedClient(t, b.Addr, 3, 10), mreq); md.AuthorizedOperations != clusterOps {
+		t.Errorf("metadata v10: cluster authorized operations %b, want %b", md.AuthorizedOperations, clusterOps)
+	}
 }
 
 func TestFranzDescribeLogDirs(t *testing.T) {
@@ -954,3 +974,29 @@ func TestFranzConcurrentMetadataChanges(t *testing.T) {
 
 // noError is "no error" for wantErr.
 var noError = &kerr.Error{Message: "NONE", Code: 0}
+
+// DescribeConfigs with an empty, not null, list of config names answers
+// every config, as Kafka does (ConfigHelper treats null and empty alike).
+func TestDescribeConfigsEmptyNames(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	cl, adm := franzAdmin(t, b.Addr)
+	createTopicFranz(t, adm, "described", 1, nil)
+	count := func(names []string) int {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeTopic, "described", names
+		req.Resources = append(req.Resources, rr)
+		resp := request[*kmsg.DescribeConfigsResponse](t, ctx, cl, req)
+		if len(resp.Resources) != 1 {
+			t.Fatalf("%d resources in the response", len(resp.Resources))
+		}
+		wantErr(t, "describe configs", resp.Resources[0].ErrorCode, noError)
+		return len(resp.Resources[0].Configs)
+	}
+	all, empty, one := count(nil), count([]string{}), count([]string{"retention.ms"})
+	if all < 10 || empty != all || one != 1 {
+		t.Errorf("configs described: %d for null names, %d for an empty list, %d for one name; want the same for the first two, and 1", all, empty, one)
+	}
+}
