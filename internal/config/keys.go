@@ -372,6 +372,15 @@ var table = []Key{
 		Doc: "How often partitions are checked for segments to delete by retention."},
 	{Name: LogCleanerEnable, Type: TypeBoolean, Default: "true", Broker: true, ReadOnly: true,
 		Doc: "Run the log cleaner, which compacts topics with cleanup.policy compact (including __consumer_offsets)."},
+	// Kafka's per-broker replication quotas. kafka-reassign-partitions.sh
+	// --throttle sets the first two on every broker involved before it
+	// moves anything, so refusing them would stop the tool.
+	{Name: LeaderReplicationThrottledRate, Type: TypeLong, Default: maxLong, rule: atLeast(0), Broker: true, Ignored: true,
+		Doc: "Replication bytes per second a leader may send for throttled replicas. Accepted for tool compatibility; Plexus does not throttle replication."},
+	{Name: FollowerReplicationThrottledRate, Type: TypeLong, Default: maxLong, rule: atLeast(0), Broker: true, Ignored: true,
+		Doc: "Replication bytes per second a follower may fetch for throttled replicas. Accepted for tool compatibility; Plexus does not throttle replication."},
+	{Name: ReplicaAlterLogDirsIoMaxBytesPerSecond, Type: TypeLong, Default: maxLong, rule: atLeast(0), Broker: true, Ignored: true,
+		Doc: "Bytes per second for moving replicas between log directories. Accepted for tool compatibility; Plexus has one log directory."},
 	{Name: LogCleanerThreads, Type: TypeInt, Default: "1", rule: atLeast(0), Broker: true,
 		Doc: "Number of concurrent compactions. A change made while the broker runs is stored but takes effect at the next start; Kafka resizes the cleaner at once."},
 	{Name: LogCleanerIoMaxBytesPerSecond, Type: TypeDouble, Default: maxDouble, Broker: true,

@@ -4,6 +4,7 @@ package compat
 // where the exact request or error code matters.
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -998,5 +999,47 @@ func TestDescribeConfigsEmptyNames(t *testing.T) {
 	all, empty, one := count(nil), count([]string{}), count([]string{"retention.ms"})
 	if all < 10 || empty != all || one != 1 {
 		t.Errorf("configs described: %d for null names, %d for an empty list, %d for one name; want the same for the first two, and 1", all, empty, one)
+	}
+}
+
+// kafka-reassign-partitions.sh --throttle sets the replication quotas on
+// every broker involved before it moves anything; the broker accepts them
+// (they have no effect on one node) and still refuses names it does not
+// know.
+func TestBrokerReplicationThrottleConfigs(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	_, adm := franzAdmin(t, b.Addr)
+	rate := "1048576"
+	resps, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "leader.replication.throttled.rate", Value: &rate},
+		{Op: kadm.SetConfig, Name: "follower.replication.throttled.rate", Value: &rate},
+	}, nodeID)
+	if err != nil || len(resps) != 1 || resps[0].Err != nil {
+		t.Fatalf("set the replication throttle rates: %v %+v", err, resps)
+	}
+	described, err := adm.DescribeBrokerConfigs(ctx, nodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := described.On(strconv.Itoa(nodeID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"leader.replication.throttled.rate", "follower.replication.throttled.rate"} {
+		found := false
+		for _, c := range rc.Configs {
+			if c.Key == name {
+				found = c.Value != nil && *c.Value == rate
+			}
+		}
+		if !found {
+			t.Errorf("%s not described as %s after setting it", name, rate)
+		}
+	}
+	resps, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "no.such.broker.setting", Value: &rate}}, nodeID)
+	if err != nil || len(resps) != 1 || !errors.Is(resps[0].Err, kerr.InvalidConfig) {
+		t.Errorf("set an unknown broker setting: %v %+v, want INVALID_CONFIG", err, resps)
 	}
 }
