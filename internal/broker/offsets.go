@@ -200,6 +200,10 @@ func handleDeleteRecords(b *Broker, r *server.Request) kmsg.Response {
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.Internal:
+				// Committed offsets and transaction state are not the
+				// client's to delete; Kafka refuses before anything else.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			case !b.cfg.Topic(t.Configs).CleanupPolicy.Delete:
 				// Kafka refuses to delete records of a compacted topic
 				// whose policy does not include delete.

@@ -1043,3 +1043,47 @@ func TestBrokerReplicationThrottleConfigs(t *testing.T) {
 		t.Errorf("set an unknown broker setting: %v %+v, want INVALID_CONFIG", err, resps)
 	}
 }
+
+// DeleteRecords refuses internal topics with INVALID_TOPIC_EXCEPTION, as
+// Kafka does, whatever their cleanup.policy: committed offsets are not the
+// client's to delete.
+func TestDeleteRecordsRefusesInternalTopics(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	_, adm := franzAdmin(t, b.Addr)
+	createTopicFranz(t, adm, "committed", 1, nil)
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "committed", Partition: 0, At: 0, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "purger", commit); err != nil {
+		t.Fatal(err)
+	}
+	for _, policy := range []string{"compact", "compact,delete"} {
+		if policy != "compact" {
+			p := policy
+			if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &p}}, "__consumer_offsets"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		del := kadm.Offsets{}
+		for p := int32(0); p < 50; p++ {
+			del.Add(kadm.Offset{Topic: "__consumer_offsets", Partition: p, At: -1})
+		}
+		resps, err := adm.DeleteRecords(ctx, del)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resps.Each(func(r kadm.DeleteRecordsResponse) {
+			if !errors.Is(r.Err, kerr.InvalidTopicException) {
+				t.Errorf("cleanup.policy=%s: delete records of %s-%d: %v, want INVALID_TOPIC_EXCEPTION", policy, r.Topic, r.Partition, r.Err)
+			}
+		})
+	}
+	fetched, err := adm.FetchOffsets(ctx, "purger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("committed", 0); !ok || o.Err != nil || o.At != 0 {
+		t.Errorf("committed offset after the delete attempts: %+v, want 0", o)
+	}
+}
