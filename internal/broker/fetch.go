@@ -263,7 +263,10 @@ func (f *fetch) poll(parts []*fetchPart) []fetchResult {
 	}()
 	for {
 		total, failed := f.readAll(parts, results)
-		if failed || total >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
+		// Nothing to fetch (a consumer closing its session sends no
+		// partitions) is answered at once, as in Kafka: no append could
+		// satisfy min_bytes.
+		if failed || len(parts) == 0 || total >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
 			return results
 		}
 		if w == nil {

@@ -4,6 +4,7 @@ package compat
 // where the exact request or error code matters.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -1085,5 +1086,29 @@ func TestDeleteRecordsRefusesInternalTopics(t *testing.T) {
 	}
 	if o, ok := fetched.Lookup("committed", 0); !ok || o.Err != nil || o.At != 0 {
 		t.Errorf("committed offset after the delete attempts: %+v, want 0", o)
+	}
+}
+
+// A fetch with no partitions is answered at once rather than after
+// max_wait_ms: the Java consumer sends one to close its fetch session and
+// waits for the answer. Asked with a two-minute wait, the answer must
+// come well inside the test's half-minute context (a behaviour, not a
+// speed, check: the broker either waits out max_wait_ms or it does not).
+func TestFetchWithNoPartitionsAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	cl := franzClient(t, b.Addr)
+	for _, epoch := range []int32{-1, 0} { // closing a session, and no session
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.SessionEpoch = -1, 120_000, 1, epoch
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := cl.Request(ctx, req)
+		cancel()
+		if err != nil {
+			t.Fatalf("fetch of no partitions, session epoch %d: %v (the broker waited for max_wait_ms)", epoch, err)
+		}
+		if fr := resp.(*kmsg.FetchResponse); fr.ErrorCode != 0 || len(fr.Topics) != 0 {
+			t.Errorf("fetch of no partitions, session epoch %d: error %s, %d topics", epoch, codeName(fr.ErrorCode), len(fr.Topics))
+		}
 	}
 }
