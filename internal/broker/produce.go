@@ -115,12 +115,17 @@ func (b *Broker) produceOne(req *kmsg.ProduceRequest, t *cluster.Topic, rp *kmsg
 	switch {
 	case err == nil && len(rest) != 0:
 		return errf(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition")
+	// As Kafka's ProduceRequest.validateRecords: an old message format,
+	// or bytes that hold no whole batch, are INVALID_RECORD, which the
+	// Java producer does not retry; a malformed batch is CORRUPT_MESSAGE.
 	case errors.Is(err, records.ErrUnsupportedMagic):
-		return errf(kerr.UnsupportedForMessageFormat, "only record batches v2 (magic 2) are accepted")
-	case err != nil && len(rp.Records) == 0:
-		return errf(kerr.InvalidRecord, "no record batch")
+		return errf(kerr.InvalidRecord, "produce requests v3 and later may only carry record batches v2 (magic 2)")
+	case err != nil && (len(rp.Records) == 0 || errors.Is(err, records.ErrTruncated)):
+		return errf(kerr.InvalidRecord, "no whole record batch (%d bytes)", len(rp.Records))
 	case err != nil:
 		return errf(kerr.CorruptMessage, "%v", err)
+	case req.Version < 7 && batch.Codec() == records.CodecZstd:
+		return errf(kerr.UnsupportedCompressionType, "zstd needs produce request v7 or later")
 	}
 	if acks == -1 && p.Config().MinInsyncReplicas > 1 {
 		return errf(kerr.NotEnoughReplicas, "min.insync.replicas=%d but only 1 replica is in sync", p.Config().MinInsyncReplicas)

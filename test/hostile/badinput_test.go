@@ -260,7 +260,7 @@ func TestBadInput(t *testing.T) {
 			bt := validBatch(t)
 			binary.BigEndian.PutUint32(bt[8:], binary.BigEndian.Uint32(bt[8:])+50)
 			return bt
-		}, kerr.CorruptMessage.Code},
+		}, kerr.InvalidRecord.Code}, // no whole batch, as Kafka answers it
 		{"batch length shorter than the header", func() []byte {
 			bt := validBatch(t)
 			binary.BigEndian.PutUint32(bt[8:], 10)
@@ -279,7 +279,7 @@ func TestBadInput(t *testing.T) {
 			bt := validBatch(t)
 			bt[16] = 1
 			return bt
-		}, kerr.UnsupportedForMessageFormat.Code},
+		}, kerr.InvalidRecord.Code},
 	}
 	for _, c := range batchCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -308,6 +308,39 @@ func TestBadInput(t *testing.T) {
 			produced++
 		})
 	}
+
+	// zstd came with Produce v7 (KIP-110): below it Kafka refuses such a
+	// batch with UNSUPPORTED_COMPRESSION_TYPE; from v7 it is stored.
+	t.Run("zstd before produce v7", func(t *testing.T) {
+		zstd, _, err := records.Recompress(nil, nil, records.Batch(validBatch(t)), records.CodecZstd, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			version int16
+			code    int16
+		}{{6, kerr.UnsupportedCompressionType.Code}, {7, 0}} {
+			r := dial(t, b.Addr)
+			r.send(request(produceReq(zstd), c.version, 9))
+			_, body, err := r.readResponse()
+			if err != nil {
+				t.Fatalf("v%d: no answer: %v", c.version, err)
+			}
+			resp := kmsg.NewPtrProduceResponse()
+			resp.Version = c.version
+			if err := resp.ReadFrom(body); err != nil {
+				t.Fatal(err)
+			}
+			if got := resp.Topics[0].Partitions[0].ErrorCode; got != c.code {
+				t.Fatalf("zstd batch in produce v%d: error %s, want %s", c.version, kerr.ErrorForCode(got), kerr.ErrorForCode(c.code))
+			}
+			if c.code == 0 {
+				produced++
+			}
+		}
+		healthy(t, b.Addr, produced+1)
+		produced++
+	})
 
 	// Whatever happened, a restart finds every acknowledged record.
 	b.Restart()
