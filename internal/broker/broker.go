@@ -538,7 +538,10 @@ func (b *Broker) reconcile(old, img *cluster.Image) error {
 				}
 			}
 		}
-		b.sessions.forgetTopic(id)
+		// Fetch sessions keep the topic's partitions: each fetch then
+		// answers them UNKNOWN_TOPIC_ID (UNKNOWN_TOPIC_OR_PARTITION
+		// before v13), which sends the client to refresh its metadata,
+		// as Kafka does.
 		b.logger.Info("deleted topic", "topic", ot.Name, "id", ot.ID.String())
 	}
 	brokerChanged := !sameBrokerConfigs(old, img)

@@ -117,28 +117,6 @@ func (fs *fetchSessions) remove(id int32) {
 	fs.mu.Unlock()
 }
 
-// forgetTopic drops a deleted topic's partitions from every session; the
-// client learns of the deletion through metadata.
-func (fs *fetchSessions) forgetTopic(id cluster.TopicID) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	for _, s := range fs.m {
-		if s.busy {
-			continue
-		}
-		kept := s.parts[:0]
-		for _, p := range s.parts {
-			if p.key.id == id {
-				delete(s.byKey, p.key)
-				continue
-			}
-			kept = append(kept, p)
-		}
-		clear(s.parts[len(kept):])
-		s.parts = kept
-	}
-}
-
 // upsert adds a partition or updates its fetch position.
 func (s *fetchSession) upsert(k fetchKey, offset int64, maxBytes, leaderEpoch int32) {
 	if p := s.byKey[k]; p != nil {

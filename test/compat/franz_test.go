@@ -1112,3 +1112,48 @@ func TestFetchWithNoPartitionsAnswersAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A fetch session keeps a deleted topic's partitions and answers them
+// UNKNOWN_TOPIC_ID on every fetch, as Kafka does, so that the consumer
+// refreshes its metadata instead of waiting on a partition that silently
+// left its session.
+func TestFetchSessionReportsDeletedTopic(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	_, adm := franzAdmin(t, b.Addr)
+	id := createTopicFranz(t, adm, "doomed", 1, nil)
+	cl := franzClient(t, b.Addr)
+	fetch := func(sessionID, epoch int32, withPartition bool) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
+		req.SessionID, req.SessionEpoch = sessionID, epoch
+		if withPartition {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.TopicID = id
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 0, 1<<20, -1
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := cl.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.FetchResponse)
+	}
+	full := fetch(0, 0, true)
+	if full.ErrorCode != 0 || full.SessionID == 0 {
+		t.Fatalf("full fetch: error %s, session %d", codeName(full.ErrorCode), full.SessionID)
+	}
+	if _, err := adm.DeleteTopic(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	for epoch := int32(1); epoch <= 2; epoch++ { // every fetch, not just the first
+		inc := fetch(full.SessionID, epoch, false)
+		if inc.ErrorCode != 0 || len(inc.Topics) != 1 || len(inc.Topics[0].Partitions) != 1 {
+			t.Fatalf("incremental fetch %d after the delete: error %s, topics %+v; want the deleted partition", epoch, codeName(inc.ErrorCode), inc.Topics)
+		}
+		wantErr(t, fmt.Sprintf("deleted partition in incremental fetch %d", epoch), inc.Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicID)
+	}
+}
