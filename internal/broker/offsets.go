@@ -64,6 +64,13 @@ func handleListOffsets(b *Broker, r *server.Request) kmsg.Response {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if !specialTimestampIn(rp.Timestamp, req.Version) {
+				// As Kafka (KAFKA-17331): a special timestamp the
+				// request's version does not have, or none at all.
+				sp.ErrorCode = kerr.UnsupportedVersion.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			ts, off, epoch, err := b.listOffset(p, rp.Timestamp, readCommitted)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)
@@ -75,6 +82,25 @@ func handleListOffsets(b *Broker, r *server.Request) kmsg.Response {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// specialTimestampIn reports whether ts, when negative, is a special
+// timestamp ListOffsets has at version v: -1 and -2 always, the others
+// from the version that brought them. Any timestamp from 0 is a time.
+func specialTimestampIn(ts int64, v int16) bool {
+	switch ts {
+	case tsLatest, tsEarliest:
+		return true
+	case tsMax:
+		return v >= 7
+	case tsEarliestLocal:
+		return v >= 8
+	case tsLatestTiered:
+		return v >= 9
+	case tsEarliestUpload:
+		return v >= 11
+	}
+	return ts >= 0
 }
 
 // listOffset resolves one ListOffsets query to (timestamp, offset, epoch).
@@ -99,13 +125,14 @@ func (b *Broker) listOffset(p *partition.Partition, ts int64, readCommitted bool
 		}
 		batch := records.Batch(buf)
 		off, rts := recordAt(batch, batch.MaxTimestamp(), p.LogStartOffset())
-		if off < 0 || off >= p.HighWatermark() {
+		limit := p.HighWatermark()
+		if readCommitted {
+			limit = p.LastStableOffset()
+		}
+		if off < 0 || off >= limit {
 			return -1, -1, -1, nil
 		}
 		return rts, off, batch.PartitionLeaderEpoch(), nil
-	}
-	if ts < 0 {
-		return -1, -1, -1, errf(kerr.InvalidRequest, "unknown special timestamp %d", ts)
 	}
 	buf, err := p.Log().FindTimestamp(nil, ts)
 	if err != nil || len(buf) == 0 {

@@ -1157,3 +1157,42 @@ func TestFetchSessionReportsDeletedTopic(t *testing.T) {
 		wantErr(t, fmt.Sprintf("deleted partition in incremental fetch %d", epoch), inc.Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicID)
 	}
 }
+
+// ListOffsets answers a special timestamp only from the version that
+// brought it (-3 from v7, -4 from v8, -5 from v9, -6 from v11), and an
+// unknown negative one never: UNSUPPORTED_VERSION for the partition, as
+// Kafka does since KAFKA-17331.
+func TestListOffsetsSpecialTimestampVersions(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	_, adm := franzAdmin(t, b.Addr)
+	createTopicFranz(t, adm, "specials", 1, nil)
+	ask := func(version int16, ts int64) int16 {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "specials"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = 0, ts, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := request[*kmsg.ListOffsetsResponse](t, ctx, pinnedClient(t, b.Addr, 2, version), req)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("v%d ts %d: malformed response %+v", version, ts, resp)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	for _, c := range []struct {
+		ts    int64
+		since int16
+	}{{-1, 1}, {-2, 1}, {-3, 7}, {-4, 8}, {-5, 9}, {-6, 11}, {-7, 99}, {-100, 99}} {
+		for _, v := range []int16{1, 6, 7, 8, 9, 10, 11} {
+			want := noError
+			if v < c.since {
+				want = kerr.UnsupportedVersion
+			}
+			wantErr(t, fmt.Sprintf("ListOffsets v%d timestamp %d", v, c.ts), ask(v, c.ts), want)
+		}
+	}
+}
