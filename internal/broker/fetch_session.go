@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/plexus/plexus/internal/cluster"
 )
@@ -42,7 +43,8 @@ type fetchSession struct {
 	epoch int32 // the epoch the next request must carry
 	parts []*fetchPart
 	byKey map[fetchKey]*fetchPart
-	used  uint64 // LRU clock
+	used  uint64    // LRU clock
+	last  time.Time // when last used, for eviction
 	busy  bool
 }
 
@@ -51,20 +53,30 @@ type fetchSessions struct {
 	slots int
 	m     map[int32]*fetchSession
 	clock uint64
+	now   func() time.Time
 }
+
+// sessionIdle is how long a session must go unused before a new one may
+// evict it from a full cache: Kafka's eviction window (120 s).
+const sessionIdle = 120 * time.Second
 
 func newFetchSessions(slots int) *fetchSessions {
 	if slots <= 0 {
 		slots = 1000
 	}
-	return &fetchSessions{slots: slots, m: make(map[int32]*fetchSession)}
+	return &fetchSessions{slots: slots, m: make(map[int32]*fetchSession), now: time.Now}
 }
 
-// create opens a session, evicting the least recently used when full. It
-// returns nil when no slot can be freed (every session is mid-request).
+// create opens a session. When the cache is full it evicts the least
+// recently used session, but only one idle for sessionIdle: evicting a
+// session in use would send its client back to full fetches, which would
+// evict another, and so on, as Kafka's cache avoids too. It returns nil
+// when no slot can be freed; the fetch is then answered without a session
+// (session id 0), and the client keeps fetching in full.
 func (fs *fetchSessions) create() *fetchSession {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	now := fs.now()
 	if len(fs.m) >= fs.slots {
 		var lru *fetchSession
 		for _, s := range fs.m {
@@ -72,7 +84,7 @@ func (fs *fetchSessions) create() *fetchSession {
 				lru = s
 			}
 		}
-		if lru == nil {
+		if lru == nil || now.Sub(lru.last) < sessionIdle {
 			return nil
 		}
 		delete(fs.m, lru.id)
@@ -85,7 +97,7 @@ func (fs *fetchSessions) create() *fetchSession {
 		}
 	}
 	fs.clock++
-	s.used = fs.clock
+	s.used, s.last = fs.clock, now
 	fs.m[s.id] = s
 	return s
 }
@@ -101,7 +113,7 @@ func (fs *fetchSessions) acquire(id int32) (s *fetchSession, busy bool) {
 	}
 	s.busy = true
 	fs.clock++
-	s.used = fs.clock
+	s.used, s.last = fs.clock, fs.now()
 	return s, false
 }
 
