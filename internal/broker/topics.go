@@ -262,10 +262,34 @@ func handleDeleteTopics(b *Broker, r *server.Request) kmsg.Response {
 	errs := make([]error, len(targets))
 	resolved := make([]*cluster.Topic, len(targets))
 	enabled := b.cfg.Bool("delete.topic.enable")
+	// As Kafka's controller: a topic named twice, by name or by id, and an
+	// entry giving both a name and an id, are invalid requests.
+	names, ids := map[string]int{}, map[cluster.TopicID]int{}
+	for _, t := range targets {
+		if t.name != nil && *t.name != "" {
+			names[*t.name]++
+		}
+		if t.id != (cluster.TopicID{}) {
+			ids[t.id]++
+		}
+	}
+	for i, t := range targets {
+		switch {
+		case t.name != nil && *t.name != "" && t.id != (cluster.TopicID{}):
+			errs[i] = errf(kerr.InvalidRequest, "a topic may be given by name or by id, not both")
+		case t.name != nil && names[*t.name] > 1:
+			errs[i] = errf(kerr.InvalidRequest, "topic %q is named more than once", *t.name)
+		case t.id != (cluster.TopicID{}) && ids[t.id] > 1:
+			errs[i] = errf(kerr.InvalidRequest, "topic id %s is given more than once", t.id)
+		}
+	}
 	_, err := b.update(func(img *cluster.Image) ([]*cluster.Record, error) {
 		var recs []*cluster.Record
 		seen := map[cluster.TopicID]bool{}
 		for i, t := range targets {
+			if errs[i] != nil {
+				continue
+			}
 			var ct *cluster.Topic
 			switch {
 			case t.name != nil && *t.name != "":

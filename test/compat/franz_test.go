@@ -1196,3 +1196,41 @@ func TestListOffsetsSpecialTimestampVersions(t *testing.T) {
 		}
 	}
 }
+
+// DeleteTopics refuses, as Kafka's controller does, an entry that gives
+// both a name and an id, and a topic named twice: INVALID_REQUEST, and
+// nothing is deleted.
+func TestDeleteTopicsInvalidEntries(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	cl, adm := franzAdmin(t, b.Addr)
+	id := createTopicFranz(t, adm, "kept", 1, nil)
+	both := kmsg.NewDeleteTopicsRequestTopic()
+	both.Topic, both.TopicID = kmsg.StringPtr("kept"), id
+	byName := kmsg.NewDeleteTopicsRequestTopic()
+	byName.Topic = kmsg.StringPtr("kept")
+	byID := kmsg.NewDeleteTopicsRequestTopic()
+	byID.TopicID = id
+	for _, c := range []struct {
+		name   string
+		topics []kmsg.DeleteTopicsRequestTopic
+	}{
+		{"name and id", []kmsg.DeleteTopicsRequestTopic{both}},
+		{"name twice", []kmsg.DeleteTopicsRequestTopic{byName, byName}},
+		{"id twice", []kmsg.DeleteTopicsRequestTopic{byID, byID}},
+	} {
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TimeoutMillis, req.Topics = 30000, c.topics
+		resp := request[*kmsg.DeleteTopicsResponse](t, ctx, pinnedClient(t, b.Addr, 20, 6), req)
+		if len(resp.Topics) != len(c.topics) {
+			t.Fatalf("%s: %d topics in the response", c.name, len(resp.Topics))
+		}
+		for _, rt := range resp.Topics {
+			wantErr(t, c.name, rt.ErrorCode, kerr.InvalidRequest)
+		}
+		if md := metadataOf(t, cl, "kept"); md.ErrorCode != 0 {
+			t.Fatalf("%s: the topic was deleted (metadata error %s)", c.name, codeName(md.ErrorCode))
+		}
+	}
+}
