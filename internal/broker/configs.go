@@ -162,13 +162,42 @@ func (b *Broker) currentConfigs(typ int8, name string) (map[string]string, error
 	return nil, errf(kerr.InvalidRequest, "unsupported resource type %d", typ)
 }
 
+// resourceKey names a config resource in a request.
+type resourceKey struct {
+	typ  int8
+	name string
+}
+
+// duplicateResources reports the resources an alter request names more
+// than once: Kafka refuses each copy with INVALID_REQUEST rather than
+// apply them in turn.
+func duplicateResources[R any](rs []R, key func(R) resourceKey) map[resourceKey]bool {
+	n := make(map[resourceKey]int, len(rs))
+	for _, r := range rs {
+		n[key(r)]++
+	}
+	dups := map[resourceKey]bool{}
+	for k, c := range n {
+		if c > 1 {
+			dups[k] = true
+		}
+	}
+	return dups
+}
+
 func handleAlterConfigs(b *Broker, r *server.Request) kmsg.Response {
 	req := r.Body.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dups := duplicateResources(req.Resources, func(r kmsg.AlterConfigsRequestResource) resourceKey {
+		return resourceKey{int8(r.ResourceType), r.ResourceName}
+	})
 	for _, res := range req.Resources {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
 		err := func() error {
+			if dups[resourceKey{int8(res.ResourceType), res.ResourceName}] {
+				return errf(kerr.InvalidRequest, "resource %q appears more than once", res.ResourceName)
+			}
 			if _, err := b.currentConfigs(int8(res.ResourceType), res.ResourceName); err != nil {
 				return err
 			}
@@ -176,8 +205,11 @@ func handleAlterConfigs(b *Broker, r *server.Request) kmsg.Response {
 			// returns to its default.
 			next := map[string]string{}
 			for _, c := range res.Configs {
+				if _, dup := next[c.Name]; dup {
+					return errf(kerr.InvalidRequest, "config %q appears more than once", c.Name)
+				}
 				if c.Value == nil {
-					return errf(kerr.InvalidConfig, "null value not supported for config %q", c.Name)
+					return errf(kerr.InvalidRequest, "null value not supported for config %q", c.Name)
 				}
 				next[c.Name] = *c.Value
 			}
@@ -200,10 +232,16 @@ const (
 func handleIncrementalAlterConfigs(b *Broker, r *server.Request) kmsg.Response {
 	req := r.Body.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	dups := duplicateResources(req.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) resourceKey {
+		return resourceKey{int8(r.ResourceType), r.ResourceName}
+	})
 	for _, res := range req.Resources {
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = res.ResourceType, res.ResourceName
 		err := func() error {
+			if dups[resourceKey{int8(res.ResourceType), res.ResourceName}] {
+				return errf(kerr.InvalidRequest, "resource %q appears more than once", res.ResourceName)
+			}
 			next, err := b.currentConfigs(int8(res.ResourceType), res.ResourceName)
 			if err != nil {
 				return err
@@ -218,7 +256,7 @@ func handleIncrementalAlterConfigs(b *Broker, r *server.Request) kmsg.Response {
 				switch c.Op {
 				case opSet:
 					if c.Value == nil {
-						return errf(kerr.InvalidConfig, "null value not supported for config %q", c.Name)
+						return errf(kerr.InvalidRequest, "null value not supported for config %q", c.Name)
 					}
 					next[c.Name] = *c.Value
 				case opDelete:
@@ -228,7 +266,7 @@ func handleIncrementalAlterConfigs(b *Broker, r *server.Request) kmsg.Response {
 						return errf(kerr.InvalidConfig, "config %q is not a list: APPEND and SUBTRACT apply only to lists", c.Name)
 					}
 					if c.Value == nil {
-						return errf(kerr.InvalidConfig, "null value not supported for config %q", c.Name)
+						return errf(kerr.InvalidRequest, "null value not supported for config %q", c.Name)
 					}
 					cur := effectiveList(b, int8(res.ResourceType), next, c.Name)
 					for _, v := range splitList(*c.Value) {

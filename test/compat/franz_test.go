@@ -1234,3 +1234,64 @@ func TestDeleteTopicsInvalidEntries(t *testing.T) {
 		}
 	}
 }
+
+// AlterConfigs and IncrementalAlterConfigs refuse, as Kafka does, a null
+// value for anything but a delete, a config named twice and a resource
+// named twice: INVALID_REQUEST, and nothing changes.
+func TestAlterConfigsInvalidRequests(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := ctxFor(t)
+	cl, adm := franzAdmin(t, b.Addr)
+	createTopicFranz(t, adm, "altered", 1, nil)
+	resource := func(configs ...kmsg.IncrementalAlterConfigsRequestResourceConfig) kmsg.IncrementalAlterConfigsRequestResource {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.Configs = kmsg.ConfigResourceTypeTopic, "altered", configs
+		return rr
+	}
+	set := func(name string, value *string) kmsg.IncrementalAlterConfigsRequestResourceConfig {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = name, kmsg.IncrementalAlterConfigOpSet, value
+		return c
+	}
+	for _, c := range []struct {
+		name      string
+		resources []kmsg.IncrementalAlterConfigsRequestResource
+	}{
+		{"null value", []kmsg.IncrementalAlterConfigsRequestResource{resource(set("retention.ms", nil))}},
+		{"resource twice", []kmsg.IncrementalAlterConfigsRequestResource{
+			resource(set("retention.ms", kmsg.StringPtr("1000"))), resource(set("retention.ms", kmsg.StringPtr("2000")))}},
+	} {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		req.Resources = c.resources
+		resp := request[*kmsg.IncrementalAlterConfigsResponse](t, ctx, cl, req)
+		for _, rr := range resp.Resources {
+			wantErr(t, "incremental, "+c.name, rr.ErrorCode, kerr.InvalidRequest)
+		}
+	}
+	legacy := kmsg.NewPtrAlterConfigsRequest()
+	lr := kmsg.NewAlterConfigsRequestResource()
+	lr.ResourceType, lr.ResourceName = kmsg.ConfigResourceTypeTopic, "altered"
+	for _, v := range []string{"1000", "2000"} {
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name, c.Value = "retention.ms", kmsg.StringPtr(v)
+		lr.Configs = append(lr.Configs, c)
+	}
+	legacy.Resources = append(legacy.Resources, lr)
+	for _, rr := range request[*kmsg.AlterConfigsResponse](t, ctx, cl, legacy).Resources {
+		wantErr(t, "legacy, config twice", rr.ErrorCode, kerr.InvalidRequest)
+	}
+	described, err := adm.DescribeTopicConfigs(ctx, "altered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := described.On("altered", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "retention.ms" && c.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Errorf("retention.ms changed by refused requests: %v from %v", c.MaybeValue(), c.Source)
+		}
+	}
+}
