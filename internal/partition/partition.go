@@ -357,6 +357,14 @@ func checkTimestamps(b records.Batch, now int64, cfg *Config) error {
 	if hi < lo {
 		lo, hi = hi, lo
 	}
+	// -1 is "no timestamp" (RecordBatch.NO_TIMESTAMP): Kafka skips such
+	// records, so it bounds nothing here.
+	if lo == -1 {
+		lo = hi
+	}
+	if hi == -1 {
+		return nil
+	}
 	// The distances are taken in uint64, where they cannot overflow: a
 	// bound near Long.MAX (Kafka 3.x's default for both) must accept
 	// every timestamp, not wrap round and refuse them all.

@@ -300,6 +300,7 @@ func TestValidation(t *testing.T) {
 		{"fine", cfg, batch(-1, -1, -1, 1, ts), nil},
 		{"far future, unbounded", unbounded, batch(-1, -1, -1, 1, math.MaxInt64-1), nil},
 		{"far past, unbounded", unbounded, batch(-1, -1, -1, 1, 0), nil},
+		{"no timestamp", cfg, batch(-1, -1, -1, 1, -1), nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
