@@ -37,8 +37,13 @@ func handleDescribeConfigs(b *Broker, r *server.Request) kmsg.Response {
 		case resourceTopic:
 			t := img.Topics[res.ResourceName]
 			if t == nil {
+				// As Kafka: a name no topic could have is invalid, one
+				// that could is unknown.
 				rr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				msg := "topic " + strconv.Quote(res.ResourceName) + " does not exist"
+				if err := cluster.ValidateTopicName(res.ResourceName); err != nil {
+					rr.ErrorCode, msg = kerr.InvalidTopicException.Code, err.Error()
+				}
 				rr.ErrorMessage = &msg
 				break
 			}

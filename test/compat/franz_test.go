@@ -978,7 +978,9 @@ func TestFranzConcurrentMetadataChanges(t *testing.T) {
 var noError = &kerr.Error{Message: "NONE", Code: 0}
 
 // DescribeConfigs with an empty, not null, list of config names answers
-// every config, as Kafka does (ConfigHelper treats null and empty alike).
+// every config, as Kafka does (ConfigHelper treats null and empty alike);
+// a topic that does not exist is unknown, a name no topic could have is
+// invalid.
 func TestDescribeConfigsEmptyNames(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t)
@@ -996,6 +998,14 @@ func TestDescribeConfigsEmptyNames(t *testing.T) {
 		}
 		wantErr(t, "describe configs", resp.Resources[0].ErrorCode, noError)
 		return len(resp.Resources[0].Configs)
+	}
+	for name, want := range map[string]*kerr.Error{"no-such-topic": kerr.UnknownTopicOrPartition, "bad name!": kerr.InvalidTopicException} {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		req.Resources = append(req.Resources, rr)
+		resp := request[*kmsg.DescribeConfigsResponse](t, ctx, cl, req)
+		wantErr(t, "describe configs of "+name, resp.Resources[0].ErrorCode, want)
 	}
 	all, empty, one := count(nil), count([]string{}), count([]string{"retention.ms"})
 	if all < 10 || empty != all || one != 1 {
