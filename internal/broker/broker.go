@@ -141,7 +141,7 @@ func New(opts Options) (*Broker, error) {
 	if runtime.GOOS == "linux" && !plog.SupportsSyncFS(b.fs) {
 		b.logger.Info("syncing partitions one by one: syncfs reports every write error only from Linux 5.17, so a flush round cannot cover them all with one sync")
 	}
-	b.sessions = newFetchSessions(b.cfg.Int("max.incremental.fetch.session.cache.slots"))
+	b.sessions = newFetchSessions(b.cfg.Int(config.MaxIncrementalFetchSessionCacheSlots))
 	b.pids = newProducerIDs(b)
 	if err := b.openAll(img); err != nil {
 		b.Close()

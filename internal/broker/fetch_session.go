@@ -60,10 +60,9 @@ type fetchSessions struct {
 // evict it from a full cache: Kafka's eviction window (120 s).
 const sessionIdle = 120 * time.Second
 
+// newFetchSessions makes a cache of slots sessions; 0 keeps none, so
+// every fetch goes without one.
 func newFetchSessions(slots int) *fetchSessions {
-	if slots <= 0 {
-		slots = 1000
-	}
 	return &fetchSessions{slots: slots, m: make(map[int32]*fetchSession), now: time.Now}
 }
 

@@ -44,3 +44,11 @@ func TestFetchSessionEvictsOnlyIdle(t *testing.T) {
 		t.Error("the recently used session b was evicted")
 	}
 }
+
+// max.incremental.fetch.session.cache.slots=0 keeps no sessions: every
+// fetch goes without one, as in Kafka.
+func TestFetchSessionsNone(t *testing.T) {
+	if s := newFetchSessions(0).create(); s != nil {
+		t.Fatalf("session %d created with no slots", s.id)
+	}
+}

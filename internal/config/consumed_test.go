@@ -198,3 +198,50 @@ func namesOutside(t *testing.T, root, skip string) (selectors, literals map[stri
 	}
 	return selectors, literals
 }
+
+// The broker's typed getters (Int, Long, Bool, Double, String, List) answer
+// a zero value for a name the table does not hold, so a setting read by a
+// misspelt or missing name silently takes no effect. Every literal name
+// passed to them outside this package must be a key of the table.
+func TestNamesReadAreKeys(t *testing.T) {
+	getters := map[string]bool{"Int": true, "Long": true, "Bool": true, "Double": true, "String": true, "List": true}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "config" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			lit, isLit := call.Args[0].(*ast.BasicLit)
+			if !ok || !getters[sel.Sel.Name] || !isLit || lit.Kind != token.STRING {
+				return true
+			}
+			name, err := strconv.Unquote(lit.Value)
+			if err != nil || !strings.Contains(name, ".") {
+				return true // not a config name
+			}
+			if _, known := Lookup(name); !known {
+				t.Errorf("%s: %s(%q) reads a setting the config table does not have", fset.Position(lit.Pos()), sel.Sel.Name, name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -368,6 +368,8 @@ var table = []Key{
 		Doc: "Upper bound on the bytes one Fetch response carries, whatever the client asks for."},
 
 	// ---- retention and compaction ----
+	{Name: MaxIncrementalFetchSessionCacheSlots, Type: TypeInt, Default: "1000", rule: atLeast(0), Broker: true, ReadOnly: true,
+		Doc: "Most incremental fetch sessions (KIP-227) the broker keeps; 0: none. When full, a new session evicts the least recently used one only if it has been idle 120 s, as in Kafka; otherwise the fetch goes without a session."},
 	{Name: LogRetentionCheckIntervalMs, Type: TypeLong, Default: "300000", rule: atLeast(1), Broker: true, ReadOnly: true,
 		Doc: "How often partitions are checked for segments to delete by retention."},
 	{Name: LogCleanerEnable, Type: TypeBoolean, Default: "true", Broker: true, ReadOnly: true,

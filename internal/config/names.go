@@ -120,6 +120,7 @@ const (
 	NumIoThreads                                         = "num.io.threads"
 	NumNetworkThreads                                    = "num.network.threads"
 	FetchMaxBytes                                        = "fetch.max.bytes"
+	MaxIncrementalFetchSessionCacheSlots                 = "max.incremental.fetch.session.cache.slots"
 	LogRetentionCheckIntervalMs                          = "log.retention.check.interval.ms"
 	LogCleanerEnable                                     = "log.cleaner.enable"
 	LogCleanerThreads                                    = "log.cleaner.threads"

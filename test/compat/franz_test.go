@@ -1305,3 +1305,30 @@ func TestAlterConfigsInvalidRequests(t *testing.T) {
 		}
 	}
 }
+
+// max.incremental.fetch.session.cache.slots bounds the sessions; at 0 a
+// fetch asking for one (epoch 0) is answered without (session id 0), and
+// the consumer goes on with full fetches.
+func TestFetchSessionSlotsSetting(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		slots       string
+		wantSession bool
+	}{{"0", false}, {"1", true}} {
+		b := startBroker(t, "max.incremental.fetch.session.cache.slots", c.slots)
+		_, adm := franzAdmin(t, b.Addr)
+		id := createTopicFranz(t, adm, "sessions", 1, nil)
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 1<<20, 0
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := request[*kmsg.FetchResponse](t, ctxFor(t), franzClient(t, b.Addr), req)
+		if resp.ErrorCode != 0 || (resp.SessionID != 0) != c.wantSession {
+			t.Errorf("slots %s: error %s, session id %d; want a session: %v", c.slots, codeName(resp.ErrorCode), resp.SessionID, c.wantSession)
+		}
+	}
+}
