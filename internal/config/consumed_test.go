@@ -163,6 +163,25 @@ func candidates(k *Key) []string {
 // named skip.
 func namesOutside(t *testing.T, root, skip string) (selectors, literals map[string]bool) {
 	selectors, literals = map[string]bool{}, map[string]bool{}
+	inspectOutside(t, root, skip, func(_ *token.FileSet, n ast.Node) {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			selectors[n.Sel.Name] = true
+		case *ast.BasicLit:
+			if n.Kind == token.STRING {
+				if v, err := strconv.Unquote(n.Value); err == nil {
+					literals[v] = true
+				}
+			}
+		}
+	})
+	return selectors, literals
+}
+
+// inspectOutside calls fn on every node of the non-test Go files under
+// root, except in the directory named skip.
+func inspectOutside(t *testing.T, root, skip string, fn func(*token.FileSet, ast.Node)) {
+	t.Helper()
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -179,16 +198,7 @@ func namesOutside(t *testing.T, root, skip string) (selectors, literals map[stri
 			return err
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.SelectorExpr:
-				selectors[n.Sel.Name] = true
-			case *ast.BasicLit:
-				if n.Kind == token.STRING {
-					if v, err := strconv.Unquote(n.Value); err == nil {
-						literals[v] = true
-					}
-				}
-			}
+			fn(fset, n)
 			return true
 		})
 		return nil
@@ -196,7 +206,6 @@ func namesOutside(t *testing.T, root, skip string) (selectors, literals map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	return selectors, literals
 }
 
 // The broker's typed getters (Int, Long, Bool, Double, String, List) answer
@@ -205,43 +214,22 @@ func namesOutside(t *testing.T, root, skip string) (selectors, literals map[stri
 // passed to them outside this package must be a key of the table.
 func TestNamesReadAreKeys(t *testing.T) {
 	getters := map[string]bool{"Int": true, "Long": true, "Bool": true, "Double": true, "String": true, "List": true}
-	fset := token.NewFileSet()
-	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	inspectOutside(t, "..", "config", func(fset *token.FileSet, n ast.Node) {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || len(call.Args) != 1 {
+			return
 		}
-		if d.IsDir() && d.Name() == "config" {
-			return filepath.SkipDir
+		sel, ok := call.Fun.(*ast.SelectorExpr)
+		lit, isLit := call.Args[0].(*ast.BasicLit)
+		if !ok || !getters[sel.Sel.Name] || !isLit || lit.Kind != token.STRING {
+			return
 		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
+		name, err := strconv.Unquote(lit.Value)
+		if err != nil || !strings.Contains(name, ".") {
+			return // not a config name
 		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
+		if _, known := Lookup(name); !known {
+			t.Errorf("%s: %s(%q) reads a setting the config table does not have", fset.Position(lit.Pos()), sel.Sel.Name, name)
 		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) != 1 {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			lit, isLit := call.Args[0].(*ast.BasicLit)
-			if !ok || !getters[sel.Sel.Name] || !isLit || lit.Kind != token.STRING {
-				return true
-			}
-			name, err := strconv.Unquote(lit.Value)
-			if err != nil || !strings.Contains(name, ".") {
-				return true // not a config name
-			}
-			if _, known := Lookup(name); !known {
-				t.Errorf("%s: %s(%q) reads a setting the config table does not have", fset.Position(lit.Pos()), sel.Sel.Name, name)
-			}
-			return true
-		})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
