@@ -37,19 +37,14 @@ type topicSpec struct {
 	internal    bool
 }
 
-// validateName checks a spec's topic name.
-func validateName(s *topicSpec) error {
+// validateSpec checks a spec on its own, filling defaults.
+func (b *Broker) validateSpec(s *topicSpec) error {
 	if err := cluster.ValidateTopicName(s.name); err != nil {
 		return errf(kerr.InvalidTopicException, "%v", err)
 	}
 	if !s.internal && isInternalName(s.name) {
 		return errf(kerr.InvalidTopicException, "%q is an internal topic name", s.name)
 	}
-	return nil
-}
-
-// validateSpec checks the rest of a spec on its own, filling defaults.
-func (b *Broker) validateSpec(s *topicSpec) error {
 	if len(s.assignment) > 0 {
 		if s.partitions != -1 || s.replication != -1 {
 			return errf(kerr.InvalidRequest, "both a replica assignment and partitions/replication factor were given")
@@ -93,18 +88,7 @@ const maxPartitionsPerTopic = 100000
 // their partitions; the result holds each spec's error.
 func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) []error {
 	errs := make([]error, len(specs))
-	img := b.store.Image()
 	for i := range specs {
-		// As in Kafka, a topic that exists is reported as such before its
-		// partitions, replication factor or configs are looked at, so that
-		// "create if not exists" callers see TOPIC_ALREADY_EXISTS.
-		if errs[i] = validateName(&specs[i]); errs[i] != nil {
-			continue
-		}
-		if img.Topics[specs[i].name] != nil {
-			errs[i] = errf(kerr.TopicAlreadyExists, "topic %q already exists", specs[i].name)
-			continue
-		}
 		errs[i] = b.validateSpec(&specs[i])
 	}
 	_, err := b.update(func(img *cluster.Image) ([]*cluster.Record, error) {
@@ -189,8 +173,11 @@ func handleCreateTopics(b *Broker, r *server.Request) kmsg.Response {
 			continue
 		}
 		if img.Topics[t.Topic] != nil {
-			// Before anything else about the request is judged, as in
-			// Kafka (see createTopics).
+			// As in Kafka, a topic that exists is reported as such
+			// before its partitions, replication factor or configs are
+			// judged, so that "create if not exists" callers see
+			// TOPIC_ALREADY_EXISTS. (createTopics checks again, in the
+			// metadata change, for a topic created meanwhile.)
 			pre[i] = errf(kerr.TopicAlreadyExists, "topic %q already exists", t.Topic)
 			continue
 		}
